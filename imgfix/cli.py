@@ -1,0 +1,685 @@
+"""The ``imgfix`` command line.
+
+Only typer, rich and the standard library are imported here: TensorFlow takes seconds to start,
+so ``--help``, usage errors and missing-file errors must not wait for it. Each command imports
+what it needs, checks the user's files and names first, and starts TensorFlow last.
+
+Errors: ``ImgfixError`` exits 1, ``InputError`` (and Typer's usage errors) exit 2, each reported
+as one line on stderr. Results go to stdout (``--json``: one JSON document), everything else
+(progress, warnings, messages) to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imgfix.errors import ImgfixError, InputError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Repair (inpaint) and generate images with deep learning.",
+)
+train_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Train a model and add it to the zoo.",
+)
+zoo_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="List, check, import and export the models in the zoo.",
+)
+data_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Prepare training data.",
+)
+app.add_typer(train_app, name="train")
+app.add_typer(zoo_app, name="zoo")
+app.add_typer(data_app, name="data")
+
+err = Console(stderr=True)
+out = Console()
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+
+
+class RecLoss(str, Enum):
+    l1 = "l1"
+    l2 = "l2"
+
+
+@dataclass
+class Globals:
+    """The options given before the command, shared by every command through ``ctx.obj``."""
+
+    device: str = "auto"
+    seed: int | None = None
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+    zoo: Path | None = None
+
+    @property
+    def chatty(self) -> bool:
+        """Progress bars and informational messages: not with --quiet, and not with --json."""
+        return not (self.quiet or self.json)
+
+
+_globals = Globals()  # main() reads --debug after the command has failed and its context is gone
+
+
+def _g(ctx: typer.Context) -> Globals:
+    return ctx.obj if isinstance(ctx.obj, Globals) else _globals
+
+
+def _info(g: Globals, text: str) -> None:
+    if g.chatty:
+        err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _warn(text: str) -> None:
+    print(f"imgfix: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _progress(g: Globals, description: str, total: int | None = None) -> Iterator[tuple]:
+    """A progress bar on stderr, shown from its first update: errors found before any work
+    is done then print alone. Yields the ``Progress`` and an ``update(**fields)`` function."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not g.chatty,
+    )
+    task = progress.add_task(description, total=total)
+
+    def update(**fields: Any) -> None:
+        progress.start()
+        progress.update(task, **fields)
+
+    try:
+        yield progress, update
+    finally:
+        progress.stop()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from imgfix import __version__
+
+        print(f"imgfix {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    device: Device = typer.Option(
+        Device.auto,
+        "--device",
+        case_sensitive=False,
+        help="Where models run: auto uses a GPU when TensorFlow sees one.",
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed every random generator."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars or messages; warnings and errors only."
+    ),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the results as JSON on stdout (no progress bars)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+    zoo: Path | None = typer.Option(
+        None,
+        "--zoo",
+        help="Model zoo folder (default: $IMGFIX_ZOO, else models_zoo in the repository).",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Repair (inpaint) and generate images with deep learning."""
+    global _globals
+    _globals = Globals(
+        device=device.value, seed=seed, quiet=quiet, json=json_output, debug=debug, zoo=zoo
+    )
+    ctx.obj = _globals
+
+
+# --- inpaint ----------------------------------------------------------------------------------
+
+
+def _inpaint_message(result: Any) -> str:
+    return (
+        f"{result.input} -> {result.output} "
+        f"(hole {result.hole_fraction:.1%}, {result.seconds:.1f} s)"
+    )
+
+
+def _check_pair(image: Path, mask: Path, options: Any) -> None:
+    """Decode the image and its mask once before TensorFlow starts: an unreadable file or a
+    mask of the wrong size then fails in a second rather than after the model has loaded."""
+    from imgfix import io
+
+    picture = io.load_image(image)
+    io.load_mask(
+        mask,
+        (picture.width, picture.height),
+        invert=options.invert_mask,
+        resize=options.resize_mask,
+    )
+
+
+@app.command()
+def inpaint(
+    ctx: typer.Context,
+    inputs: list[Path] = typer.Argument(
+        ..., help="Image files, or folders of images.", show_default=False
+    ),
+    mask: Path = typer.Option(
+        ...,
+        "--mask",
+        "-m",
+        help="Mask image, white where to fill; or a folder of masks named like the images.",
+        show_default=False,
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file (one input only). Default: NAME.inpainted.EXT."
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Write outputs to this folder (batch mode)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Zoo model to use (default: the standard photo inpainter)."
+    ),
+    dilate: int = typer.Option(0, "--dilate", min=0, help="Grow the hole by this many pixels."),
+    invert_mask: bool = typer.Option(False, "--invert-mask", help="Black marks the hole."),
+    resize_mask: bool = typer.Option(
+        False, "--resize-mask", help="Stretch a mask of another size to the image's size."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quality: int = typer.Option(
+        95, "--quality", min=1, max=100, help="JPEG/WebP quality of the outputs."
+    ),
+) -> None:
+    """Fill the masked parts of one or many images."""
+    g = _g(ctx)
+    if output is not None and out_dir is not None:
+        raise typer.BadParameter("use either -o/--output or --out-dir", param_hint="'-o'")
+    for path in [*inputs, mask]:
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+    single = len(inputs) == 1 and not inputs[0].is_dir() and out_dir is None
+    if output is not None and not single:
+        raise typer.BadParameter(
+            "-o/--output takes a single input file; use --out-dir for several", param_hint="'-o'"
+        )
+
+    from imgfix import runtime, zoo
+    from imgfix.pipelines import inpaint as pipeline
+
+    options = pipeline.InpaintOptions(
+        dilate=dilate,
+        invert_mask=invert_mask,
+        resize_mask=resize_mask,
+        overwrite=overwrite,
+        quality=quality,
+    )
+    name = model or zoo.DEFAULT_INPAINTER
+    if single:
+        image = inputs[0]
+        if mask.is_dir():
+            raise InputError(f"{mask}: a folder of masks needs several inputs or --out-dir")
+        target = output or pipeline.default_output(image)
+        if target.exists() and not overwrite:
+            same = target.resolve() == image.resolve()
+            what = "is the input image" if same else "exists"
+            raise InputError(f"{target}: output {what}; use --overwrite to replace it")
+        _check_pair(image, mask, options)
+        zoo.read_card(name, g.zoo, kind="inpainter")
+        runtime.setup(g.device, g.seed)
+        inpainter = pipeline.load_inpainter(name, g.zoo)
+        result = pipeline.inpaint_file(inpainter, image, mask, target, options)
+        if result.warning:
+            _warn(result.warning)
+        if g.json:
+            _emit_json(result.to_dict())
+        else:
+            _info(g, _inpaint_message(result))
+        return
+
+    images = [p for p in pipeline.expand_inputs(inputs) if p.resolve() != mask.resolve()]
+    if not images:
+        raise InputError(f"{mask}: the mask is the only input image")
+    zoo.read_card(name, g.zoo, kind="inpainter")
+    runtime.setup(g.device, g.seed)
+    inpainter = pipeline.load_inpainter(name, g.zoo)
+    with _progress(g, "inpainting", len(images)) as (progress, update):
+
+        def on_result(result: Any) -> None:
+            if not result.ok:
+                progress.console.print(
+                    f"imgfix: failed: {result.message}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            elif result.warning:
+                progress.console.print(
+                    f"imgfix: warning: {result.warning}",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            update(advance=1)
+
+        results = pipeline.inpaint_batch(inpainter, images, mask, out_dir, options, on_result)
+    failed = sum(not r.ok for r in results)
+    if g.json:
+        _emit_json({"results": [r.to_dict() for r in results], "failed": failed})
+    else:
+        _info(g, f"inpainted {len(results) - failed} of {len(results)} images, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+@train_app.command("inpainter")
+def train_inpainter(
+    ctx: typer.Context,
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        help="Folder of training photos (see 'imgfix data photos').",
+        show_default=False,
+    ),
+    name: str = typer.Option(..., "--name", help="Zoo name of the model.", show_default=False),
+    image_size: int = typer.Option(128, "--image-size", min=16, help="Training crop side (px)."),
+    epochs: int = typer.Option(1, "--epochs", min=1, help="Epochs to train."),
+    steps: int = typer.Option(1000, "--steps", min=1, help="Training steps per epoch."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Images per step."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
+    logdir: Path | None = typer.Option(
+        None,
+        "--logdir",
+        help="Folder for checkpoints, sample grids and the log (default runs/NAME).",
+    ),
+    checkpoint_minutes: float = typer.Option(
+        5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints."
+    ),
+    lr: float | None = typer.Option(None, "--lr", min=0.0, help="Learning rate."),
+    adv_weight: float | None = typer.Option(
+        None, "--adv-weight", min=0.0, help="Weight of the adversarial loss."
+    ),
+    filters: int | None = typer.Option(
+        None, "--filters", min=2, help="Width of the generator's first layers."
+    ),
+    rec_loss: RecLoss | None = typer.Option(
+        None, "--rec-loss", help="Reconstruction loss over the hole (default l2)."
+    ),
+) -> None:
+    """Train an inpainting model on a folder of photos."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    zoo.check_name(name)
+    if not data.is_dir():
+        raise InputError(f"{data}: no such folder")
+    model_options = {
+        key: value
+        for key, value in (
+            ("lr", lr),
+            ("adv_weight", adv_weight),
+            ("filters", filters),
+            ("rec_loss", rec_loss.value if rec_loss else None),
+        )
+        if value is not None
+    }
+
+    from imgfix import runtime
+
+    runtime.setup(g.device, g.seed)
+    from imgfix.train import train_inpainter as run_training
+
+    extra = {} if g.seed is None else {"seed": g.seed}
+    summary = run_training(
+        data,
+        name,
+        image_size=image_size,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        resume=resume,
+        logdir=logdir,
+        zoo=g.zoo,
+        command="imgfix " + shlex.join(sys.argv[1:]),
+        quiet=not g.chatty,
+        checkpoint_minutes=checkpoint_minutes,
+        **extra,
+        **model_options,
+    )
+    if g.json:
+        _emit_json(summary)
+    else:
+        _info(g, f"saved model '{name}' to {zoo.zoo_dir(g.zoo)}")
+        _print_mapping(summary, title=f"training summary: {name}")
+
+
+# --- zoo --------------------------------------------------------------------------------------
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_format_value(v) for v in value)
+    return str(value)
+
+
+def _print_mapping(mapping: dict, title: str | None = None) -> None:
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    _add_rows(table, mapping, "")
+    out.print(table)
+
+
+def _add_rows(table: Table, mapping: dict, indent: str) -> None:
+    """Nested mappings (a card's metrics, data, training) become indented rows."""
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            table.add_row(f"{indent}{key}", "")
+            _add_rows(table, value, indent + "  ")
+        else:
+            table.add_row(f"{indent}{key}", _format_value(value))
+
+
+def _leaves(metrics: Any) -> dict:
+    """Metrics, flattened: cards may group them (``{"validation": {"psnr": ...}}``)."""
+    if not isinstance(metrics, dict):
+        return {}
+    flat: dict = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_leaves(value))
+        else:
+            flat[key] = value
+    return flat
+
+
+def _model_mb(folder: Path, name: str) -> str:
+    path = folder / f"{name}.keras"
+    return f"{path.stat().st_size / 1e6:.1f}" if path.is_file() else "-"
+
+
+@zoo_app.command("list")
+def zoo_list(ctx: typer.Context) -> None:
+    """List the models in the zoo."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    cards = zoo.list_cards(g.zoo)
+    if g.json:
+        _emit_json(cards)
+        return
+    folder = zoo.zoo_dir(g.zoo)
+    if not cards:
+        _info(g, f"no models in {folder}")
+        return
+    table = Table(title=f"models in {folder}")
+    for column in ("name", "kind", "size", "steps", "metrics"):
+        table.add_column(column, overflow="fold")
+    table.add_column("MB", justify="right")
+    for card in cards:
+        key_metrics = dict(list(_leaves(card.get("metrics")).items())[:3])
+        table.add_row(
+            card["name"],
+            str(card.get("kind", "?")),
+            str(card.get("image_size", "")),
+            str(card.get("steps", "")),
+            card["error"] if "error" in card else _format_value(key_metrics),
+            _model_mb(folder, card["name"]),
+        )
+    out.print(table)
+
+
+@zoo_app.command("show")
+def zoo_show(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Model name.", show_default=False)
+) -> None:
+    """Show a model's card."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    card = zoo.read_card(name, g.zoo)
+    if g.json:
+        _emit_json(card)
+        return
+    folder = zoo.zoo_dir(g.zoo)
+    _print_mapping({**card, "path": str(folder / f"{name}.keras"), "MB": _model_mb(folder, name)})
+
+
+@zoo_app.command("verify")
+def zoo_verify(
+    ctx: typer.Context,
+    name: str | None = typer.Argument(None, help="Model name (default: every model)."),
+) -> None:
+    """Check model files against the sha256 in their cards."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    if name is not None:
+        zoo.verify(name, g.zoo)
+        if g.json:
+            _emit_json({"results": [{"name": name, "ok": True, "message": ""}], "failed": 0})
+        else:
+            _info(g, f"ok  {name}")
+        return
+    results = []
+    for card in zoo.list_cards(g.zoo):
+        try:
+            zoo.verify(card["name"], g.zoo)
+            results.append({"name": card["name"], "ok": True, "message": ""})
+            _info(g, f"ok  {card['name']}")
+        except ImgfixError as exc:
+            results.append({"name": card["name"], "ok": False, "message": str(exc)})
+            print(f"imgfix: failed: {exc}", file=sys.stderr, flush=True)
+    failed = sum(not r["ok"] for r in results)
+    if g.json:
+        _emit_json({"results": results, "failed": failed})
+    elif not results:
+        _info(g, f"no models in {zoo.zoo_dir(g.zoo)}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@zoo_app.command("rm")
+def zoo_rm(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name.", show_default=False),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a model and its card."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    folder = zoo.zoo_dir(g.zoo)
+    zoo.check_name(name)
+    if not ((folder / f"{name}.keras").exists() or (folder / f"{name}.json").exists()):
+        zoo.read_card(name, g.zoo)  # raises the "unknown model" error listing the others
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError(f"zoo rm {name}: not asking on a non-interactive input; use --yes")
+        typer.confirm(f"Delete model '{name}' from {folder}?", abort=True, err=True)
+    zoo.remove(name, g.zoo)
+    _info(g, f"removed '{name}'")
+
+
+@zoo_app.command("import")
+def zoo_import(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="A .keras model file.", show_default=False),
+    name: str | None = typer.Option(
+        None, "--name", help="Zoo name (default: the card's name, else the file name)."
+    ),
+    card: Path | None = typer.Option(
+        None, "--card", help="Card JSON (default: FILE.json next to the model, if any)."
+    ),
+) -> None:
+    """Add a .keras model file to the zoo."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    written = zoo.import_model(file, name=name, card=card, zoo=g.zoo)
+    if g.json:
+        _emit_json(written)
+    else:
+        _info(g, f"imported '{written['name']}' (sha256 {written['sha256'][:12]}...)")
+
+
+@zoo_app.command("export")
+def zoo_export(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name.", show_default=False),
+    dest: Path = typer.Argument(..., help="Destination folder.", show_default=False),
+) -> None:
+    """Copy a model and its card to a folder (after checking its sha256)."""
+    from imgfix import zoo
+
+    g = _g(ctx)
+    path = zoo.export_model(name, dest, g.zoo)
+    if g.json:
+        _emit_json({"name": name, "model": str(path), "card": str(path.with_suffix(".json"))})
+    else:
+        _info(g, f"exported '{name}' to {dest}")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@data_app.command("photos")
+def data_photos(
+    ctx: typer.Context,
+    sources: list[Path] = typer.Argument(
+        ..., help="Folders (or files) of images to collect from.", show_default=False
+    ),
+    out_dir: Path = typer.Option(
+        ..., "--out", help="Folder to write the photos and manifest to.", show_default=False
+    ),
+    min_side: int = typer.Option(256, "--min-side", min=1, help="Drop images smaller than this."),
+    max_side: int = typer.Option(1024, "--max-side", min=1, help="Shrink larger images to this."),
+) -> None:
+    """Collect a clean, de-duplicated folder of training photos."""
+    from imgfix.data.photos import collect_photos
+
+    g = _g(ctx)
+    with _progress(g, "collecting") as (_, update):
+
+        def on_progress(done: int, total: int) -> None:
+            update(completed=done, total=total)
+
+        manifest = collect_photos(
+            out_dir, sources, min_side=min_side, max_side=max_side, on_progress=on_progress
+        )
+    if g.json:
+        _emit_json(manifest)
+        return
+    dropped = manifest.get("dropped", {})
+    reasons = ", ".join(f"{count} {reason}" for reason, count in dropped.items() if count)
+    _info(
+        g,
+        f"kept {len(manifest.get('images', []))} photos in {out_dir}; "
+        f"dropped {sum(dropped.values())}" + (f" ({reasons})" if reasons else ""),
+    )
+
+
+# --- info -------------------------------------------------------------------------------------
+
+
+@app.command()
+def info(ctx: typer.Context) -> None:
+    """Show versions, the devices TensorFlow sees and the zoo folder."""
+    from imgfix import runtime
+
+    g = _g(ctx)
+    runtime.setup(g.device, g.seed)
+    details = runtime.device_info(g.zoo)
+    if g.json:
+        _emit_json(details)
+    else:
+        _print_mapping(details)
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; errors become one line on stderr and an exit code (1 runtime, 2 usage)."""
+    try:
+        app(args=argv, prog_name="imgfix", standalone_mode=True)
+    except ImgfixError as exc:
+        if _globals.debug:
+            traceback.print_exc()
+        print(f"imgfix: error: {_first_line(exc)}", file=sys.stderr, flush=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("imgfix: interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+    except Exception as exc:
+        if _globals.debug:
+            traceback.print_exc()
+            hint = ""
+        else:
+            hint = " (run with --debug for the traceback)"
+        message = _first_line(exc)
+        detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        print(f"imgfix: error: {detail}{hint}", file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -1,0 +1,399 @@
+"""Inpainting pipeline: fill the holes of photos of any size with a model trained on small crops.
+
+The model never sees the whole photo. Following IOPaint's "crop" strategy, each hole region is
+cut out with some context around it; a crop whose long side exceeds ``work_size`` is shrunk to
+it, filled, and the fill scaled back. Only hole pixels are pasted into a copy of the photo, so
+every pixel outside the hole comes back bit-exact, and memory depends on the holes' sizes, not on
+the photo's: a scratch on a 12 MP photo costs the model one crop a few hundred pixels wide.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from imgfix import io, masks
+from imgfix.errors import ImgfixError, InputError
+
+# Context around a hole region, in pixels: at least MIN_MARGIN (enough for thin scratches and
+# the network's receptive field, and cheap), growing to MARGIN_FRACTION of the region's short
+# side so a big hole keeps about as much context as the training masks had (holes up to half
+# the image). The short side, because the context a fill needs grows with how far the hole's
+# middle is from its edge: a long thin scratch needs little, and less context means less
+# downscaling. A fixed margin (IOPaint uses 128 px) can be passed to Inpainter instead.
+MIN_MARGIN = 64
+MARGIN_FRACTION = 0.5
+DEFAULT_WORK_SIZE = 512
+DEFAULT_MAX_BATCH = 4
+OUTPUT_TAG = ".inpainted"
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class _Crop:
+    """One model input prepared from a region of the photo."""
+
+    box: Box  # (top, left, bottom, right) in the photo
+    image: np.ndarray  # (H, W, 3) float32, padded to the model's multiple
+    mask: np.ndarray  # (H, W, 1) float32, 1 = hole
+    size: tuple[int, int]  # (h, w) of the crop at model resolution, before padding
+
+
+class Inpainter:
+    """Runs an inpainting model on the hole regions of images of any size.
+
+    ``model`` is called as ``model([image, mask], training=False)`` on float32 batches (image in
+    [0, 1], mask 1 = hole) whose sides are multiples of ``card["multiple"]``. ``margin`` fixes
+    the context around each region in pixels (default: adaptive, see ``MIN_MARGIN``).
+    ``max_batch`` crops of the same shape go through the model together.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        card: dict,
+        *,
+        work_size: int = DEFAULT_WORK_SIZE,
+        margin: int | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        self.model = model
+        self.card = card
+        self.multiple = max(1, int(card.get("multiple") or 1))
+        if work_size < self.multiple:
+            raise ValueError(f"work_size {work_size} is smaller than the model's multiple")
+        if margin is not None and margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.work_size = int(work_size)
+        self.margin = margin
+        self.max_batch = max(1, int(max_batch))
+
+    def regions(self, hole: np.ndarray) -> list[Box]:
+        """The non-overlapping crops ``fill`` runs the model on: hole regions plus context."""
+        if self.margin is not None:
+            return masks.hole_regions(hole, self.margin)
+        return masks.hole_regions(
+            hole, lambda h, w: max(MIN_MARGIN, int(MARGIN_FRACTION * min(h, w)))
+        )
+
+    def fill(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """A copy of ``rgb`` (float H x W x 3 in [0, 1]) with the ``hole`` pixels filled.
+
+        Pixels outside the hole are copied, never computed, so they are exact.
+        """
+        rgb = np.asarray(rgb)
+        hole = np.asarray(hole, dtype=bool)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or hole.shape != rgb.shape[:2]:
+            raise ValueError(f"need rgb (H, W, 3) and hole (H, W), got {rgb.shape}, {hole.shape}")
+        out = rgb.copy()
+        if not hole.any():
+            return out
+        # Group crops by shape so they batch; flush early so memory stays bounded by a few
+        # batches however many regions the hole has.
+        pending: dict[tuple[int, ...], list[_Crop]] = {}
+        for box in self.regions(hole):
+            crop = self._prepare(rgb, hole, box)
+            group = pending.setdefault(crop.image.shape, [])
+            group.append(crop)
+            if len(group) >= self.max_batch:
+                self._run(pending.pop(crop.image.shape), out, hole)
+            elif sum(len(g) for g in pending.values()) > 2 * self.max_batch:
+                for key in list(pending):
+                    self._run(pending.pop(key), out, hole)
+        for group in pending.values():
+            self._run(group, out, hole)
+        return out
+
+    def _prepare(self, rgb: np.ndarray, hole: np.ndarray, box: Box) -> _Crop:
+        top, left, bottom, right = box
+        h, w = bottom - top, right - left
+        image = np.clip(rgb[top:bottom, left:right].astype(np.float32), 0.0, 1.0)
+        mask = hole[top:bottom, left:right].astype(np.float32)[..., None]
+        size = (h, w)
+        if max(h, w) > self.work_size:
+            scale = self.work_size / max(h, w)
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            image = _resize(image, size, Image.Resampling.BOX)
+            # Any pixel touched by the hole stays hole, so no hole colour bleeds into the context.
+            mask = (_resize(mask, size, Image.Resampling.BOX) > 0).astype(np.float32)
+        # The model never sees what was under the hole.
+        image = image * (1.0 - mask)
+        # Reflect both, so the padding is a mirror of the scene with its hole mirrored too.
+        pad = ((0, -size[0] % self.multiple), (0, -size[1] % self.multiple), (0, 0))
+        image = np.pad(image, pad, mode="reflect")
+        mask = np.pad(mask, pad, mode="reflect")
+        return _Crop(box, image, mask, size)
+
+    def _run(self, crops: list[_Crop], out: np.ndarray, hole: np.ndarray) -> None:
+        if not crops:
+            return
+        from keras import ops
+
+        images = np.stack([c.image for c in crops])
+        mask = np.stack([c.mask for c in crops])
+        result = ops.convert_to_numpy(self.model([images, mask], training=False))
+        for crop, filled in zip(crops, result, strict=True):
+            top, left, bottom, right = crop.box
+            filled = filled[: crop.size[0], : crop.size[1]].astype(np.float32)
+            if crop.size != (bottom - top, right - left):
+                filled = _resize(filled, (bottom - top, right - left), Image.Resampling.BICUBIC)
+            crop_hole = hole[top:bottom, left:right]
+            target = out[top:bottom, left:right]
+            target[crop_hole] = np.clip(filled[crop_hole], 0.0, 1.0).astype(out.dtype)
+
+
+def _resize(array: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
+    """Resize a float (H, W, C) array to ``size`` (h, w), channel by channel in Pillow's float
+    mode, which keeps full precision and needs no TensorFlow op per crop."""
+    h, w = size
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize((w, h), resample))
+        for c in range(array.shape[2])
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def load_inpainter(name: str | None = None, zoo: str | Path | None = None) -> Inpainter:
+    """The zoo's inpainter ``name`` (default: ``zoo.DEFAULT_INPAINTER``), ready to fill."""
+    from imgfix import zoo as model_zoo
+
+    model, card = model_zoo.load_model(name or model_zoo.DEFAULT_INPAINTER, zoo, kind="inpainter")
+    return Inpainter(model, card, work_size=int(card.get("work_size", DEFAULT_WORK_SIZE)))
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+@dataclass
+class InpaintOptions:
+    """How to read the mask and write the result; the CLI's options, one to one."""
+
+    dilate: int = 0
+    invert_mask: bool = False
+    resize_mask: bool = False
+    overwrite: bool = False
+    quality: int = 95
+
+
+@dataclass
+class InpaintResult:
+    """What happened to one image; ``ok=False`` carries the one-line reason in ``message``."""
+
+    input: Path
+    mask: Path | None
+    output: Path | None
+    ok: bool
+    message: str = ""
+    warning: str | None = None
+    hole_fraction: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form for ``--json``: paths as strings."""
+        return {
+            "input": str(self.input),
+            "mask": None if self.mask is None else str(self.mask),
+            "output": None if self.output is None else str(self.output),
+            "ok": self.ok,
+            "message": self.message,
+            "warning": self.warning,
+            "hole_fraction": round(float(self.hole_fraction), 6),
+            "seconds": round(float(self.seconds), 3),
+        }
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in io.IMAGE_SUFFIXES
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, in order; each directory replaced by its images, sorted by name.
+
+    Directories skip earlier results (``*.inpainted.*``) so rerunning on a folder does not
+    inpaint its own outputs. Duplicates are dropped: they would collide on the same output.
+    """
+    found: list[Path] = []
+    empty_dirs: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            images = sorted(
+                p for p in path.iterdir() if _is_image(p) and not p.stem.endswith(OUTPUT_TAG)
+            )
+            if not images:
+                empty_dirs.append(str(path))
+            found.extend(images)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    if not found:
+        where = ", ".join(empty_dirs) or "the arguments"
+        raise InputError(f"{where}: no images found ({' '.join(io.IMAGE_SUFFIXES)})")
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
+
+
+def default_output(image: str | Path, out_dir: str | Path | None = None) -> Path:
+    """``photo.jpg`` -> ``photo.inpainted.jpg``, next to the input or in ``out_dir``; the suffix,
+    hence the format, is the input's."""
+    image = Path(image)
+    folder = Path(out_dir) if out_dir is not None else image.parent
+    return folder / f"{image.stem}{OUTPUT_TAG}{image.suffix}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _format_for(path: Path) -> str | None:
+    Image.init()
+    return Image.registered_extensions().get(path.suffix.lower())
+
+
+def inpaint_file(
+    inpainter: Inpainter,
+    image: str | Path,
+    mask: str | Path,
+    output: str | Path,
+    options: InpaintOptions | None = None,
+) -> InpaintResult:
+    """Inpaint one image file with one mask file and write ``output``.
+
+    Raises InputError for bad input (unreadable files, mask size mismatch, an output that
+    exists or is the input, without ``overwrite``) and ImgfixError for runtime failures.
+    """
+    options = options or InpaintOptions()
+    start = time.perf_counter()
+    image, mask, output = Path(image), Path(mask), Path(output)
+    if output.exists() and _same_file(output, mask):
+        raise InputError(f"{output}: output would overwrite the mask")
+    if output.exists() and not options.overwrite:
+        what = "is the input image" if _same_file(output, image) else "exists"
+        raise InputError(f"{output}: output {what}; use --overwrite to replace it")
+
+    picture = io.load_image(image)
+    hole = io.load_mask(
+        mask,
+        (picture.width, picture.height),
+        invert=options.invert_mask,
+        resize=options.resize_mask,
+    )
+    hole = masks.dilate(hole, options.dilate)
+    warning = None
+    if not hole.any():
+        warning = f"{mask}: mask is empty; image written unchanged"
+        _write_unchanged(picture, image, output, options)
+    else:
+        filled = picture.with_fill(inpainter.fill(picture.rgb(), hole), hole)
+        io.save_image(filled, output, quality=options.quality)
+    return InpaintResult(
+        input=image,
+        mask=mask,
+        output=output,
+        ok=True,
+        warning=warning,
+        hole_fraction=float(hole.mean()),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _write_unchanged(picture: io.Picture, image: Path, output: Path, options: InpaintOptions):
+    """Copy the file's bytes when the format stays the same (no JPEG re-encoding loss);
+    otherwise convert."""
+    if _same_file(image, output):
+        return
+    if picture.format is not None and _format_for(output) == picture.format:
+        with io.atomic_path(output) as temp:
+            shutil.copyfile(image, temp)
+    else:
+        io.save_image(picture, output, quality=options.quality)
+
+
+def _match_masks(mask_dir: Path) -> dict[str, list[Path]]:
+    by_stem: dict[str, list[Path]] = {}
+    for p in sorted(mask_dir.iterdir()):
+        if _is_image(p):
+            by_stem.setdefault(p.stem, []).append(p)
+    return by_stem
+
+
+def inpaint_batch(
+    inpainter: Inpainter,
+    images: Iterable[str | Path],
+    mask: str | Path,
+    out_dir: str | Path | None,
+    options: InpaintOptions | None = None,
+    on_result: Callable[[InpaintResult], None] | None = None,
+) -> list[InpaintResult]:
+    """Inpaint many images, each with ``mask`` (one file for all) or its namesake in ``mask``
+    (a directory, matched by file stem). Outputs go to ``out_dir`` (created), or next to inputs.
+
+    One bad file does not stop the batch: its failure is recorded and the rest go on.
+    ``on_result`` is called after each image, e.g. to advance a progress bar.
+    """
+    options = options or InpaintOptions()
+    mask = Path(mask)
+    if not mask.exists():
+        raise InputError(f"{mask}: no such file or directory")
+    by_stem = _match_masks(mask) if mask.is_dir() else None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{out_dir}: cannot create output folder ({exc.strerror})") from exc
+
+    results: list[InpaintResult] = []
+    written: dict[Path, Path] = {}  # output -> input, to catch two inputs with one output name
+    for raw in images:
+        image = Path(raw)
+        output = default_output(image, out_dir)
+        image_mask: Path | None = mask
+        start = time.perf_counter()
+        try:
+            if by_stem is not None:
+                candidates = [m for m in by_stem.get(image.stem, []) if not _same_file(m, image)]
+                if not candidates:
+                    raise InputError(f"{image}: no mask named {image.stem}.* in {mask}")
+                if len(candidates) > 1:
+                    names = ", ".join(m.name for m in candidates)
+                    raise InputError(f"{image}: several masks match in {mask} ({names})")
+                image_mask = candidates[0]
+            previous = written.get(output.resolve())
+            if previous is not None:
+                raise InputError(f"{output}: already written for {previous} in this batch")
+            result = inpaint_file(inpainter, image, image_mask, output, options)
+            written[output.resolve()] = image
+        except ImgfixError as exc:
+            result = _failure(image, image_mask, str(exc), start)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            result = _failure(image, image_mask, f"{exc.filename or image}: {reason}", start)
+        except ValueError as exc:
+            result = _failure(image, image_mask, f"{image}: {exc}", start)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def _failure(image: Path, mask: Path | None, message: str, start: float) -> InpaintResult:
+    return InpaintResult(
+        input=image,
+        mask=mask,
+        output=None,
+        ok=False,
+        message=message,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,293 @@
+"""Training loop pieces shared by every model: progress, checkpoints, sample grids, resume,
+clean stops on Ctrl-C or SIGTERM, and export of the trained network to the zoo.
+
+A run lives in ``logdir`` (default ``runs/<name>``):
+  checkpoint.keras   the whole training model, optimizer state included (written atomically)
+  samples/           a sample grid PNG at every checkpoint (input, mask, output, truth)
+  log.jsonl          one line per checkpoint: step, losses, validation figures
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imgfix.errors import InputError
+
+
+class StopFlag:
+    """Turns the first Ctrl-C or SIGTERM into a request to checkpoint and stop; a second
+    Ctrl-C interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def sample_grid(images: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Rows of (masked input, mask, output, truth) as one ``uint8`` image."""
+    rows = []
+    for image, mask, output in zip(images, masks, outputs, strict=True):
+        masked = image * (1 - mask) + 0.5 * mask
+        rows.append(np.concatenate([masked, np.repeat(mask, 3, -1), output, image], axis=1))
+    return (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def hole_psnr_np(truth: np.ndarray, prediction: np.ndarray, masks: np.ndarray) -> float:
+    """PSNR in dB over the hole pixels of a whole set."""
+    err = ((truth - prediction) ** 2 * masks).sum() / max(3.0 * masks.sum(), 1.0)
+    return float(10 * np.log10(1.0 / max(err, 1e-10)))
+
+
+class Checkpointer:
+    """Saves the training model, a sample grid and a log line, and exports the generator."""
+
+    def __init__(self, trainer, logdir: Path, val: tuple[np.ndarray, np.ndarray], export):
+        self.trainer, self.logdir, self.val, self.export = trainer, logdir, val, export
+        self.path = logdir / "checkpoint.keras"
+        self.last_time = time.monotonic()
+
+    def validate(self) -> dict:
+        images, masks = self.val
+        outputs = self.trainer.generator.predict([images, masks], batch_size=16, verbose=0)
+        coarse = self.trainer.generator.get_layer("coarse_fill")([images, masks])
+        return {
+            "val_hole_psnr": round(hole_psnr_np(images, outputs, masks), 3),
+            "val_coarse_psnr": round(hole_psnr_np(images, np.asarray(coarse), masks), 3),
+            "val_hole_l1": round(
+                float((np.abs(images - outputs) * masks).sum() / (3 * masks.sum())), 5
+            ),
+        }, outputs
+
+    def save(self, logs: dict) -> dict:
+        from imgfix.io import atomic_path, atomic_write_text
+
+        step = self.trainer.step
+        with atomic_path(self.path) as tmp:
+            self.trainer.save(tmp)
+        figures, outputs = self.validate()
+        images, masks = self.val
+        grid = sample_grid(images[:8], masks[:8], outputs[:8])
+        from PIL import Image
+
+        samples = self.logdir / "samples"
+        samples.mkdir(exist_ok=True)
+        for target in (samples / f"step_{step:07d}.png", samples / "latest.png"):
+            with atomic_path(target) as tmp:
+                Image.fromarray(grid).save(tmp, format="PNG")
+        entry = {
+            "step": step,
+            "time": time.time(),
+            **{k: float(v) for k, v in logs.items()},
+            **figures,
+        }
+        log = self.logdir / "log.jsonl"
+        previous = log.read_text() if log.exists() else ""
+        atomic_write_text(log, previous + json.dumps(entry) + "\n")
+        self.export(step, figures)
+        self.last_time = time.monotonic()
+        return entry
+
+
+def _progress_callback(
+    trainer, total: int, checkpointer, every_steps: int, minutes: float, stop, quiet
+):
+    import keras
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    class TrainingProgress(keras.callbacks.Callback):
+        """Draws the bar, checkpoints on schedule, and stops at ``total`` steps or on request."""
+
+        def on_train_begin(self, logs=None):
+            self.progress = Progress(
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[losses]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                disable=quiet,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "train", total=total, completed=trainer.step, losses=""
+            )
+            self.logs = {}
+
+        def on_train_batch_end(self, batch, logs=None):
+            step = trainer.step
+            self.logs = logs or {}
+            if step % 10 == 0 or step >= total:
+                text = "  ".join(f"{k} {float(v):.4f}" for k, v in self.logs.items())
+                self.progress.update(self.task, completed=step, losses=text)
+            due = (
+                step % every_steps == 0 or time.monotonic() - checkpointer.last_time > minutes * 60
+            )
+            if step >= total or stop.requested:
+                trainer.stop_training = True
+            elif due:
+                checkpointer.save(self.logs)
+                trainer.reset_metrics()
+
+        def on_train_end(self, logs=None):
+            self.progress.stop()
+
+    return TrainingProgress()
+
+
+def train_inpainter(
+    data: Path,
+    name: str,
+    *,
+    image_size: int = 128,
+    epochs: int = 1,
+    steps: int = 1000,
+    batch_size: int = 16,
+    resume: bool = False,
+    logdir: Path | None = None,
+    zoo: Path | None = None,
+    seed: int = 0,
+    command: str = "",
+    quiet: bool = False,
+    checkpoint_minutes: float = 5.0,
+    lr: float = 2e-4,
+    adv_weight: float = 0.001,
+    rec_loss: str = "l2",
+    filters: int = 32,
+) -> dict:
+    """Train (or resume) a context-encoder inpainter and export it to the zoo as ``name``.
+
+    The run is ``epochs`` x ``steps`` optimizer steps; a checkpoint is written at the end of each
+    epoch, every ``checkpoint_minutes``, and when the run is stopped.
+    """
+    import keras
+
+    from imgfix import zoo as zoo_mod
+    from imgfix.data.inpainting import (
+        inpainting_dataset,
+        list_images,
+        load_photos,
+        split_holdout,
+        validation_set,
+    )
+    from imgfix.models.context_encoder import (
+        MULTIPLE,
+        InpaintingGAN,
+        build_context_encoder,
+        build_patch_discriminator,
+    )
+
+    zoo_mod.check_name(name)
+    if image_size % MULTIPLE:
+        raise InputError(f"--image-size {image_size}: must be a multiple of {MULTIPLE}")
+    if min(epochs, steps, batch_size) < 1:
+        raise InputError("--epochs, --steps and --batch-size must be at least 1")
+    logdir = Path(logdir or Path("runs") / name)
+    checkpoint = logdir / "checkpoint.keras"
+    if checkpoint.exists() and not resume:
+        raise InputError(f"{checkpoint}: a checkpoint exists; pass --resume or another --logdir")
+    logdir.mkdir(parents=True, exist_ok=True)
+
+    # From here on Ctrl-C and SIGTERM only ask for a stop: even a stop during set-up ends in a
+    # checkpoint rather than a lost run.
+    with StopFlag() as stop:
+        files = list_images(Path(data))
+        train_files, val_files = split_holdout(files)
+        val = validation_set(load_photos(val_files, image_size), image_size)
+        dataset = inpainting_dataset(
+            load_photos(train_files, image_size), image_size, batch_size, seed
+        )
+        if resume and checkpoint.exists():
+            import imgfix.models  # noqa: F401  registers the custom objects
+
+            trainer = keras.saving.load_model(checkpoint, safe_mode=True)
+        else:
+            trainer = InpaintingGAN(
+                build_context_encoder(filters=filters),
+                build_patch_discriminator(filters=filters),
+                g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+                d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+                adv_weight=adv_weight,
+                rec_loss=rec_loss,
+            )
+        trainer.compile()
+        total, start_step, started = epochs * steps, trainer.step, time.time()
+        card_path = zoo_mod.zoo_dir(zoo) / f"{name}.json"
+        old_card = json.loads(card_path.read_text()) if resume and card_path.exists() else {}
+        previous_seconds = old_card.get("training", {}).get("seconds", 0.0)
+
+        def export(step: int, figures: dict) -> None:
+            card = {
+                "name": name,
+                "kind": "inpainter",
+                "description": "Context encoder: a coarse push-pull fill refined by a U-Net",
+                "image_size": image_size,
+                "multiple": MULTIPLE,
+                "work_size": 512,
+                "params": int(trainer.generator.count_params()),
+                "data": {
+                    "path": str(data),
+                    "train_images": len(train_files),
+                    "validation_images": len(val_files),
+                },
+                "training_command": command,
+                "steps": step,
+                "training": {
+                    "batch_size": batch_size,
+                    "lr": float(keras.ops.convert_to_numpy(trainer.g_optimizer.learning_rate)),
+                    "adv_weight": trainer.adv_weight,
+                    "rec_loss": trainer.rec_loss,
+                    "seconds": round(previous_seconds + time.time() - started, 1),
+                },
+                # Figures measured by the benchmark stay until it measures again.
+                "metrics": {**old_card.get("metrics", {}), "validation": figures},
+            }
+            zoo_mod.save_model(trainer.generator, name, card, zoo)
+
+        checkpointer = Checkpointer(trainer, logdir, val, export)
+        if trainer.step < total:
+            callback = _progress_callback(
+                trainer, total, checkpointer, steps, checkpoint_minutes, stop, quiet
+            )
+            trainer.fit(
+                dataset,
+                epochs=1,
+                steps_per_epoch=total - trainer.step,
+                callbacks=[callback],
+                verbose=0,
+            )
+        entry = checkpointer.save(callback.logs if trainer.step > start_step else {})
+    return {
+        "name": name,
+        "steps": trainer.step,
+        "steps_this_run": trainer.step - start_step,
+        "stopped_early": stop.requested,
+        "seconds": round(time.time() - started, 1),
+        "checkpoint": str(checkpoint),
+        **{k: v for k, v in entry.items() if k.startswith("val_")},
+    }

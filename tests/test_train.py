@@ -1,0 +1,96 @@
+"""Training: a few steps of a tiny inpainter, resume with optimizer state, clean stops."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imgfix.errors import InputError
+from imgfix.train import train_inpainter
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:96, 0:128] / 96.0
+    for i in range(6):
+        f = rng.uniform(1, 6, 3)
+        image = np.stack([np.sin(f[c] * x + i) * np.cos(f[c] * y) for c in range(3)], -1)
+        Image.fromarray(((image + 1) * 127.5).astype(np.uint8)).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def tiny(photos, tmp_path, **kw):
+    options = dict(
+        image_size=32, epochs=2, steps=3, batch_size=2, filters=4, quiet=True,
+        logdir=tmp_path / "run", zoo=tmp_path / "zoo", command="imgfix train inpainter ...",
+    )  # fmt: skip
+    return train_inpainter(photos, "tiny", **{**options, **kw})
+
+
+def test_train_exports_to_zoo_and_resumes_at_the_right_step(photos, tmp_path):
+    first = tiny(photos, tmp_path)
+    assert first["steps"] == 6 and first["steps_this_run"] == 6
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["kind"] == "inpainter" and card["steps"] == 6
+    assert card["training_command"] == "imgfix train inpainter ..."
+    assert (tmp_path / "run" / "samples" / "latest.png").is_file()
+    grid = Image.open(tmp_path / "run" / "samples" / "latest.png")
+    assert grid.size == (4 * 32, 8 * 32)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [3, 6]
+
+    second = tiny(photos, tmp_path, epochs=3, resume=True)
+    assert second["steps"] == 9 and second["steps_this_run"] == 3
+    assert json.loads((tmp_path / "zoo" / "tiny.json").read_text())["steps"] == 9
+
+    from imgfix import zoo
+
+    model, card = zoo.load_model("tiny", tmp_path / "zoo", kind="inpainter")
+    image = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
+    mask = np.zeros((1, 32, 32, 1), np.float32)
+    mask[:, 8:16, 8:16] = 1
+    assert model([image, mask]).shape == (1, 32, 32, 3)
+
+
+def test_existing_checkpoint_is_never_overwritten_without_resume(photos, tmp_path):
+    tiny(photos, tmp_path, epochs=1)
+    before = (tmp_path / "run" / "checkpoint.keras").read_bytes()
+    with pytest.raises(InputError, match="checkpoint exists"):
+        tiny(photos, tmp_path, epochs=1)
+    assert (tmp_path / "run" / "checkpoint.keras").read_bytes() == before
+
+
+def test_bad_arguments_are_input_errors(photos, tmp_path):
+    with pytest.raises(InputError, match="multiple of 16"):
+        tiny(photos, tmp_path, image_size=30)
+    with pytest.raises(InputError, match="no images"):
+        tiny(tmp_path, tmp_path)
+
+
+def test_sigterm_checkpoints_and_exits_cleanly(photos, tmp_path):
+    logdir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "imgfix", "--quiet", "--zoo", str(tmp_path / "zoo"),
+        "train", "inpainter", "--data", str(photos), "--name", "stopper", "--image-size", "32",
+        "--steps", "100000", "--batch-size", "2", "--filters", "4", "--logdir", str(logdir),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not logdir.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert (logdir / "checkpoint.keras").is_file()
+    card = json.loads((tmp_path / "zoo" / "stopper.json").read_text())
+    assert 1 <= card["steps"] < 100000
+    assert os.path.getsize(tmp_path / "zoo" / "stopper.keras") > 0
