@@ -45,11 +45,12 @@ photos: install
 	for deb in $(DATA)/debs/*.deb; do dpkg -x "$$deb" $(DATA)/raw; done
 	$(BIN)/imgfix data photos --out $(DATA)/photos $(DATA)/raw/usr/share
 
-# The shipped photo-inpainter, exactly as its card records (resumable: add --resume).
+# The shipped photo-inpainter, exactly as its card records. `make train-inpainter ARGS=--resume`
+# continues an interrupted run from runs/photo-inpainter/checkpoint.keras.
 train-inpainter: install
 	$(BIN)/imgfix --seed 0 train inpainter --data $(DATA)/photos --name photo-inpainter \
-		--image-size 128 --epochs 7 --steps 1000 --batch-size 16 --lr 0.0005 --rec-loss l2 \
-		--logdir runs/photo-inpainter --checkpoint-minutes 10
+		--image-size 128 --epochs 5 --steps 1000 --batch-size 16 --lr 0.0002 --rec-loss psnr \
+		--logdir runs/photo-inpainter --checkpoint-minutes 10 $(ARGS)
 
 bench: install
 	$(BIN)/python -m bench.inpaint_quality --model photo-inpainter \

@@ -69,6 +69,7 @@ class Device(str, Enum):
 class RecLoss(str, Enum):
     l1 = "l1"
     l2 = "l2"
+    psnr = "psnr"
 
 
 @dataclass

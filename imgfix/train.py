@@ -219,9 +219,6 @@ def train_inpainter(
         files = list_images(Path(data))
         train_files, val_files = split_holdout(files)
         val = validation_set(load_photos(val_files, image_size), image_size)
-        dataset = inpainting_dataset(
-            load_photos(train_files, image_size), image_size, batch_size, seed
-        )
         if resume and checkpoint.exists():
             import imgfix.models  # noqa: F401  registers the custom objects
 
@@ -236,6 +233,10 @@ def train_inpainter(
                 rec_loss=rec_loss,
             )
         trainer.compile()
+        # A resumed run draws new crops rather than replaying the ones it started with.
+        dataset = inpainting_dataset(
+            load_photos(train_files, image_size), image_size, batch_size, seed + trainer.step
+        )
         total, start_step, started = epochs * steps, trainer.step, time.time()
         card_path = zoo_mod.zoo_dir(zoo) / f"{name}.json"
         old_card = json.loads(card_path.read_text()) if resume and card_path.exists() else {}

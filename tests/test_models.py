@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from imgfix.models import InpaintingGAN, build_context_encoder, build_patch_discriminator
@@ -105,3 +106,21 @@ def test_smoothing_makes_the_coarse_fill_harmonic():
         return np.abs(filled - ramp)[0][hole].mean()
 
     assert error(16) < 0.5 * error(0)
+
+
+def test_psnr_loss_is_minus_the_mean_per_image_hole_psnr():
+    from imgfix.metrics import psnr
+    from imgfix.models.context_encoder import hole_loss
+
+    image, mask = batch(n=3)
+    noisy = np.clip(image + np.random.default_rng(3).normal(0, 0.05, image.shape), 0, 1)
+    noisy[0] = image[0] + 0.01  # one easy image: a tiny error
+    hole_psnr = [psnr(image[i], noisy[i], mask[i, ..., 0] > 0) for i in range(3)]
+    mse = [10 ** (-p / 10) for p in hole_psnr]
+    loss = float(hole_loss(image, noisy.astype(np.float32), mask, "psnr"))
+    # The loss caps each image near 50 dB: 10 log10(mse + 1e-5).
+    assert loss == pytest.approx(np.mean([10 * np.log10(m + 1e-5) for m in mse]), abs=1e-3)
+    assert abs(loss + np.mean(hole_psnr)) < 0.2
+    l2 = float(hole_loss(image, noisy.astype(np.float32), mask, "l2"))
+    hole = np.broadcast_to(mask > 0, image.shape)
+    assert l2 == pytest.approx(np.mean((image - noisy)[hole] ** 2), rel=1e-4)

@@ -73,12 +73,25 @@ def build_patch_discriminator(filters: int = 32, name: str = "discriminator") ->
     return keras.Model([image, mask], score, name=name)
 
 
+REC_LOSSES = ("l1", "l2", "psnr")
+
+
 def hole_loss(truth, prediction, mask, kind: str = "l2"):
-    """Mean absolute (``l1``) or squared (``l2``) error over the hole pixels of a batch."""
+    """Reconstruction error over the hole pixels.
+
+    ``l1`` and ``l2``: the mean absolute or squared error over all hole pixels of the batch.
+    ``psnr``: minus the mean per-image PSNR of the hole (in dB, capped at 50). Benchmarks
+    average PSNR over images, and this loss does the same: an error that costs an easy, smooth
+    image many dB weighs as much as a textured image's larger error that costs as many dB.
+    """
     diff = truth - prediction
     per_pixel = ops.abs(diff) if kind == "l1" else ops.square(diff)
     per_pixel = ops.mean(per_pixel, axis=-1, keepdims=True) * mask
-    return ops.sum(per_pixel) / ops.maximum(ops.sum(mask), 1.0)
+    if kind != "psnr":
+        return ops.sum(per_pixel) / ops.maximum(ops.sum(mask), 1.0)
+    area = ops.maximum(ops.sum(mask, axis=(1, 2, 3)), 1.0)
+    mse = ops.sum(per_pixel, axis=(1, 2, 3)) / area
+    return ops.mean(10.0 * ops.log(mse + 1e-5)) / ops.log(10.0)
 
 
 @keras.saving.register_keras_serializable(package="imgfix")
@@ -108,8 +121,8 @@ class InpaintingGAN(keras.Model):
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         self.adv_weight = adv_weight
-        if rec_loss not in ("l1", "l2"):
-            raise ValueError(f"rec_loss must be 'l1' or 'l2', got {rec_loss!r}")
+        if rec_loss not in REC_LOSSES:
+            raise ValueError(f"rec_loss must be one of {REC_LOSSES}, got {rec_loss!r}")
         self.rec_loss = rec_loss
         self.built = True  # both networks are functional models, built at construction
         # Build optimizer slots now: loading a checkpoint into unbuilt optimizers drops their state.
