@@ -54,7 +54,8 @@ train-inpainter: install
 
 bench: install
 	$(BIN)/python -m bench.inpaint_quality --model photo-inpainter \
-		--methods telea-r3,ns-r3 --json outputs/inpaint_quality.json --update-card
+		--methods telea-r3,ns-r3,coarse-fill,mean-colour --json outputs/inpaint_quality.json \
+		--update-card
 
 bench-quick: install
 	$(BIN)/python -m bench.inpaint_quality --model photo-inpainter --images astronaut \

@@ -116,9 +116,11 @@ def card_metrics(rows: list[dict], model: str, reference: str, command: str, see
     """The figures a model card carries: per family, the model next to the reference."""
     summary = summarise(rows, by=("family", "method"))
     families = {}
+    # The model's own weightless first stage, when measured, shows what training added.
+    shown = (model, reference, "coarse-fill")
     for s in summary:
-        if s["method"] in (model, reference):
-            tag = "model" if s["method"] == model else reference
+        if s["method"] in shown:
+            tag = "model" if s["method"] == model else s["method"]
             fam = families.setdefault(s["family"], {"hole_area": round(s["hole_area"], 4)})
             for metric in ("psnr", "ssim", "hole_psnr"):
                 fam[f"{tag}_{metric}"] = round(s[metric], 4 if metric == "ssim" else 3)
