@@ -357,7 +357,9 @@ def train_inpainter(
         None, "--filters", min=2, help="Width of the generator's first layers."
     ),
     rec_loss: RecLoss | None = typer.Option(
-        None, "--rec-loss", help="Reconstruction loss over the hole (default l2)."
+        None,
+        "--rec-loss",
+        help="Reconstruction loss over the hole (default psnr: per-image, like benchmarks).",
     ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""

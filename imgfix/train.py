@@ -177,7 +177,7 @@ def train_inpainter(
     checkpoint_minutes: float = 5.0,
     lr: float = 2e-4,
     adv_weight: float = 0.001,
-    rec_loss: str = "l2",
+    rec_loss: str = "psnr",
     filters: int = 32,
 ) -> dict:
     """Train (or resume) a context-encoder inpainter and export it to the zoo as ``name``.
