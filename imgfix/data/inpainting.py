@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image
 
 from imgfix.errors import InputError
+from imgfix.io import IMAGE_SUFFIXES
 from imgfix.masks import training_masks
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def list_images(data_dir: Path) -> list[Path]:
