@@ -66,6 +66,11 @@ class Device(str, Enum):
     gpu = "gpu"
 
 
+class TextKind(str, Enum):
+    ngram = "ngram"
+    gru = "gru"
+
+
 class RecLoss(str, Enum):
     l1 = "l1"
     l2 = "l2"
@@ -180,6 +185,8 @@ def _options(
 ) -> None:
     """Repair (inpaint) and generate images with deep learning."""
     global _globals
+    if seed is not None and not 0 <= seed < 2**32:
+        raise InputError(f"--seed {seed}: choose between 0 and {2**32 - 1}")
     _globals = Globals(
         device=device.value, seed=seed, quiet=quiet, json=json_output, debug=debug, zoo=zoo
     )
@@ -323,7 +330,152 @@ def inpaint(
         raise typer.Exit(1)
 
 
+# --- generate ---------------------------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    prompt: list[str] = typer.Option(
+        [], "--prompt", "-p", help="What to draw; repeat for several prompts.", show_default=False
+    ),
+    prompts_file: Path | None = typer.Option(
+        None, "--prompts-file", help="A file with one prompt per line ('#' starts a comment)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Zoo generator to use (default: emoji-cgan)."
+    ),
+    n: int = typer.Option(1, "-n", "--num", help="Images per prompt."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Noise seed (default: the global --seed, else 0)."
+    ),
+    size: int | None = typer.Option(
+        None, "--size", help="Side of the written images in px, upscaled for viewing [256]."
+    ),
+    temperature: float | None = typer.Option(
+        None,
+        "--temperature",
+        help="Scale of the noise: lower is more typical, higher more varied "
+        "[the model card's default, else 1].",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file; several images are numbered FILE-1, FILE-2..."
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Folder for the images, named after the prompts [.]."
+    ),
+    grid: bool = typer.Option(False, "--grid", help="One image: a row of -n images per prompt."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+    json_output: bool = typer.Option(
+        False, "--json", help="Print the paths written (and prompt matches) as JSON."
+    ),
+) -> None:
+    """Generate images from text prompts with a text-conditioned model."""
+    from imgfix import zoo
+    from imgfix.pipelines import generate as pipeline
+
+    g = _g(ctx)
+    if json_output:
+        g.json = True
+    if output is not None and out_dir is not None:
+        raise InputError("use either -o/--output or --out-dir, not both")
+    if not 1 <= n <= pipeline.MAX_IMAGES:
+        raise InputError(f"-n {n}: choose between 1 and {pipeline.MAX_IMAGES}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise InputError(f"--seed {seed}: choose between 0 and {2**32 - 1}")
+    size = 256 if size is None else size
+    if not 8 <= size <= 4096:
+        raise InputError(f"--size {size}: choose between 8 and 4096")
+    if temperature is not None and not 0.0 <= temperature <= 10.0:
+        raise InputError(f"--temperature {temperature}: choose between 0 and 10")
+    prompts = list(prompt) + (pipeline.read_prompts_file(prompts_file) if prompts_file else [])
+    prompts = pipeline.check_prompts(prompts)
+    if len(prompts) * n > pipeline.MAX_IMAGES:
+        raise InputError(
+            f"{len(prompts)} prompts x {n} images: at most {pipeline.MAX_IMAGES} per call"
+        )
+    targets = pipeline.output_paths(prompts, n, output, out_dir, grid)
+    flat = [targets] if isinstance(targets, Path) else [p for row in targets for p in row]
+    for path in flat:
+        pipeline.image_format(path)
+        if path.exists() and not overwrite:
+            raise InputError(f"{path}: exists; use --overwrite to replace it")
+    name = model or pipeline.DEFAULT_GENERATOR
+    card = zoo.read_card(name, g.zoo, kind="generator")
+    if temperature is None:
+        temperature = float(card.get("sampling", {}).get("temperature", 1.0))
+    options = pipeline.GenerateOptions(
+        n=n,
+        seed=seed if seed is not None else (g.seed if g.seed is not None else 0),
+        size=size,
+        temperature=temperature,
+        grid=grid,
+    )
+    if card.get("condition") == "label":
+        for p in prompts:
+            pipeline.label_index(card.get("concepts", []), p)
+
+    from imgfix import runtime
+
+    runtime.setup(g.device, g.seed)
+    generator = pipeline.load_generator(name, g.zoo)
+    with _progress(g, "generating", len(prompts)) as (_, update):
+        results, written = pipeline.generate(
+            generator,
+            prompts,
+            options,
+            output=output,
+            out_dir=out_dir,
+            on_result=lambda _: update(advance=1),
+        )
+    for r in results:
+        if r.match is not None and not r.match.known:
+            near = ", ".join(f"{c} ({s:.2f})" for c, s in r.match.nearest)
+            _warn(f"prompt {r.prompt!r} is far from everything '{name}' knows; nearest: {near}")
+    if g.json:
+        _emit_json(
+            {
+                "model": name,
+                "seed": options.seed,
+                "paths": [str(p) for p in written],
+                "prompts": [
+                    {
+                        "prompt": r.prompt,
+                        "paths": [str(p) for p in r.paths],
+                        "known": r.match.known if r.match else True,
+                        "nearest": [
+                            {"concept": c, "similarity": s}
+                            for c, s in (r.match.nearest if r.match else [])
+                        ],
+                    }
+                    for r in results
+                ],
+            }
+        )
+    else:
+        for path in written:
+            _info(g, f"wrote {path}")
+
+
 # --- train ------------------------------------------------------------------------------------
+
+
+_DATA_HELP = (
+    "Corpus folder: captions.jsonl, captions.csv, or one subfolder per label "
+    "(see 'imgfix data emoji')."
+)
+# Options shared by the training commands, declared once.
+_DATA = typer.Option(..., "--data", help=_DATA_HELP, show_default=False)
+_NAME = typer.Option(..., "--name", help="Zoo name of the model.", show_default=False)
+_RESUME = typer.Option(False, "--resume", help="Continue from the last checkpoint.")
+_LOGDIR = typer.Option(None, "--logdir", help="Run folder [runs/NAME].")
+_CHECKPOINT_MINUTES = typer.Option(
+    5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints."
+)
+_TEXT_ENCODER = typer.Option("prompt-encoder", "--text-encoder", help="Zoo text encoder.")
+_GEN_SIZE = typer.Option(48, "--image-size", help="Image side: 24, 48 or 96 px.")
+_STEPS = typer.Option(4000, "--steps", min=1, help="Training steps.")
+_FILTERS = typer.Option(32, "--filters", min=2, help="Width of the last block.")
 
 
 @train_app.command("inpainter")
@@ -335,7 +487,7 @@ def train_inpainter(
         help="Folder of training photos (see 'imgfix data photos').",
         show_default=False,
     ),
-    name: str = typer.Option(..., "--name", help="Zoo name of the model.", show_default=False),
+    name: str = _NAME,
     image_size: int = typer.Option(128, "--image-size", min=16, help="Training crop side (px)."),
     epochs: int = typer.Option(1, "--epochs", min=1, help="Epochs to train."),
     steps: int = typer.Option(1000, "--steps", min=1, help="Training steps per epoch."),
@@ -363,12 +515,8 @@ def train_inpainter(
     ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""
-    from imgfix import zoo
-
     g = _g(ctx)
-    zoo.check_name(name)
-    if not data.is_dir():
-        raise InputError(f"{data}: no such folder")
+    _check_training_args(data, name, logdir, resume)
     model_options = {
         key: value
         for key, value in (
@@ -396,17 +544,182 @@ def train_inpainter(
         resume=resume,
         logdir=logdir,
         zoo=g.zoo,
-        command="imgfix " + shlex.join(sys.argv[1:]),
+        command=_run_command(),
         quiet=not g.chatty,
         checkpoint_minutes=checkpoint_minutes,
         **extra,
         **model_options,
     )
+    _report_training(g, name, summary)
+
+
+def _run_command() -> str:
+    return "imgfix " + shlex.join(sys.argv[1:])
+
+
+def _report_training(g: Globals, name: str, summary: dict) -> None:
+    from imgfix import zoo
+
     if g.json:
         _emit_json(summary)
     else:
         _info(g, f"saved model '{name}' to {zoo.zoo_dir(g.zoo)}")
         _print_mapping(summary, title=f"training summary: {name}")
+
+
+def _check_training_args(data: Path, name: str, logdir: Path | None, resume: bool) -> None:
+    """The checks a training run can make before TensorFlow starts."""
+    from imgfix import zoo
+
+    zoo.check_name(name)
+    if not data.is_dir():
+        raise InputError(f"{data}: no such folder")
+    checkpoint = Path(logdir or Path("runs") / name) / "checkpoint.keras"
+    if checkpoint.exists() and not resume:
+        raise InputError(f"{checkpoint}: a checkpoint exists; pass --resume or another --logdir")
+
+
+@train_app.command("text")
+def train_text(
+    ctx: typer.Context,
+    data: Path = _DATA,
+    name: str = typer.Option("prompt-encoder", "--name", help="Zoo name of the text encoder."),
+    kind: TextKind = typer.Option(TextKind.ngram, "--kind", help="Text tower."),
+    image_size: int = typer.Option(48, "--image-size", min=16, help="Image tower input (px)."),
+    steps: int = typer.Option(3000, "--steps", min=1, help="Training steps."),
+    batch_size: int = typer.Option(256, "--batch-size", min=2, help="Concepts per step."),
+    lr: float = typer.Option(1e-3, "--lr", min=0.0, help="Learning rate."),
+    resume: bool = _RESUME,
+    logdir: Path | None = _LOGDIR,
+    checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+) -> None:
+    """Train the prompt encoder (CLIP-style text and image towers) on a text-image corpus."""
+    g = _g(ctx)
+    _check_training_args(data, name, logdir, resume)
+    from imgfix import runtime
+
+    runtime.setup(g.device, g.seed)
+    from imgfix.train_prompt import train_text_encoder
+
+    summary = train_text_encoder(
+        data,
+        name,
+        kind=kind.value,
+        image_size=image_size,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        resume=resume,
+        logdir=logdir,
+        zoo=g.zoo,
+        seed=g.seed or 0,
+        command=_run_command(),
+        quiet=not g.chatty,
+        checkpoint_minutes=checkpoint_minutes,
+    )
+    _report_training(g, name, summary)
+
+
+def _train_generator(family: str, ctx: typer.Context, **kwargs: Any) -> None:
+    g = _g(ctx)
+    kwargs["condition"] = kwargs["condition"].value
+    if kwargs.get("init") is not None:
+        kwargs["init"] = str(kwargs["init"])
+    _check_training_args(kwargs["data"], kwargs["name"], kwargs["logdir"], kwargs["resume"])
+    init = kwargs.get("init")
+    if init is not None and not Path(init).is_file():
+        raise InputError(f"{init}: no such checkpoint file")
+    if kwargs["condition"] == "text":
+        from imgfix import zoo
+
+        zoo.read_card(kwargs["text_encoder"], g.zoo, kind="text-encoder")
+    from imgfix import runtime
+
+    runtime.setup(g.device, g.seed)
+    from imgfix.train_generators import train_generator
+
+    summary = train_generator(
+        family,
+        zoo=g.zoo,
+        seed=g.seed or 0,
+        command=_run_command(),
+        quiet=not g.chatty,
+        **{k: v for k, v in kwargs.items() if v is not None},
+    )
+    _report_training(g, kwargs["name"], summary)
+
+
+class Condition(str, Enum):
+    text = "text"
+    label = "label"
+
+
+_CONDITION_HELP = "text: prompts via the text encoder; label: one-hot folder/concept names."
+
+
+@train_app.command("vae")
+def train_vae(
+    ctx: typer.Context,
+    data: Path = _DATA,
+    name: str = _NAME,
+    condition: Condition = typer.Option(Condition.text, "--condition", help=_CONDITION_HELP),
+    text_encoder: str = _TEXT_ENCODER,
+    image_size: int = _GEN_SIZE,
+    steps: int = _STEPS,
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per step."),
+    lr: float | None = typer.Option(None, "--lr", min=0.0, help="Learning rate [1e-3]."),
+    kl_weight: float | None = typer.Option(None, "--kl-weight", min=0.0, help="KL weight [1]."),
+    warmup_steps: int = typer.Option(
+        2000, "--kl-warmup", min=0, help="Steps over which the KL weight rises from 0."
+    ),
+    filters: int = _FILTERS,
+    z_dim: int = typer.Option(64, "--z-dim", min=1, help="Latent size."),
+    resume: bool = _RESUME,
+    logdir: Path | None = _LOGDIR,
+    checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+) -> None:
+    """Train a text- or label-conditioned VAE on a corpus."""
+    options = dict(locals())
+    _train_generator("vae", options.pop("ctx"), **options)
+
+
+@train_app.command("cgan")
+def train_cgan(
+    ctx: typer.Context,
+    data: Path = _DATA,
+    name: str = _NAME,
+    condition: Condition = typer.Option(Condition.text, "--condition", help=_CONDITION_HELP),
+    text_encoder: str = _TEXT_ENCODER,
+    image_size: int = _GEN_SIZE,
+    steps: int = _STEPS,
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per step."),
+    lr: float | None = typer.Option(
+        None, "--lr", min=0.0, help="Generator (and encoder) learning rate [1e-4]."
+    ),
+    d_lr: float | None = typer.Option(
+        None, "--d-lr", min=0.0, help="Discriminator learning rate [4e-4]."
+    ),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Start from a VAE checkpoint (runs/VAE/checkpoint.keras) and keep its encoder "
+        "as a reconstruction path (VAE-GAN).",
+    ),
+    rec_weight: float = typer.Option(
+        10.0, "--rec-weight", min=0.0, help="Weight of the VAE-GAN reconstruction loss."
+    ),
+    kl_weight: float | None = typer.Option(
+        None, "--kl-weight", min=0.0, help="KL weight on the VAE-GAN encoder [0.01]."
+    ),
+    filters: int = _FILTERS,
+    z_dim: int = typer.Option(64, "--z-dim", min=1, help="Latent size (ignored with --init)."),
+    resume: bool = _RESUME,
+    logdir: Path | None = _LOGDIR,
+    checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+) -> None:
+    """Train a text- or label-conditioned GAN on a corpus."""
+    options = dict(locals())
+    _train_generator("cgan", options.pop("ctx"), **options)
 
 
 # --- zoo --------------------------------------------------------------------------------------
@@ -502,7 +815,11 @@ def zoo_show(
         _emit_json(card)
         return
     folder = zoo.zoo_dir(g.zoo)
+    concepts = card.pop("concepts", None)
     _print_mapping({**card, "path": str(folder / f"{name}.keras"), "MB": _model_mb(folder, name)})
+    if concepts:
+        out.print(f"[bold]concepts[/bold] ({len(concepts)}): ", end="")
+        out.print(", ".join(concepts), markup=False, highlight=False)
 
 
 @zoo_app.command("verify")
@@ -637,6 +954,51 @@ def data_photos(
         f"kept {len(manifest.get('images', []))} photos in {out_dir}; "
         f"dropped {sum(dropped.values())}" + (f" ({reasons})" if reasons else ""),
     )
+
+
+@data_app.command("emoji")
+def data_emoji(
+    ctx: typer.Context,
+    out_dir: Path = typer.Option(
+        ..., "--out", help="Folder for the images and captions.jsonl.", show_default=False
+    ),
+    size: int = typer.Option(96, "--size", help="Image side in px."),
+    noto: Path | None = typer.Option(
+        None, "--noto", help="NotoColorEmoji.ttf (default: the system's, else data/raw)."
+    ),
+    cldr: Path | None = typer.Option(
+        None,
+        "--cldr",
+        help="CLDR 'common' folder for keywords (default: the system's, else data/raw).",
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N emoji."),
+) -> None:
+    """Render the emoji text-image corpus (OpenMoji and Noto Color Emoji, 14 languages)."""
+    from imgfix.data.emoji import build_corpus
+
+    g = _g(ctx)
+    if noto is not None and not noto.is_file():
+        raise InputError(f"{noto}: no such font file")
+    if cldr is not None and not (cldr / "annotations").is_dir():
+        raise InputError(f"{cldr}: not a CLDR 'common' folder (no annotations/ inside)")
+    with _progress(g, "rendering") as (_, update):
+        summary = build_corpus(
+            out_dir,
+            size=size,
+            noto=noto,
+            cldr=cldr,
+            limit=limit,
+            on_progress=lambda done, total: update(completed=done, total=total),
+        )
+    if g.json:
+        _emit_json(summary)
+    else:
+        dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped_undrawable"].items())
+        _info(
+            g,
+            f"wrote {summary['images']} images of {summary['concepts']} concepts to {out_dir} "
+            f"(fonts: {', '.join(summary['fonts'])}; undrawable glyphs dropped: {dropped})",
+        )
 
 
 # --- info -------------------------------------------------------------------------------------

@@ -51,7 +51,9 @@ def _native_stderr_captured() -> Iterator[None]:
 
 
 def _import_tensorflow() -> ModuleType:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3 also hides the "E0000" lines that oneDNN and Grappler print for harmless fallbacks
+    # (half-precision tables, optimizer rewrites); set the variable yourself to see them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _native_stderr_captured():
         import tensorflow as tf

@@ -42,6 +42,14 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
+def current_step(model) -> int:
+    """Optimizer steps taken so far, for a training subclass (``.step``) or a plain model."""
+    step = getattr(model, "step", None)
+    if step is None:
+        step = model.optimizer.iterations
+    return int(step)
+
+
 def sample_grid(images: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     """Rows of (masked input, mask, output, truth) as one ``uint8`` image."""
     rows = []
@@ -58,41 +66,32 @@ def hole_psnr_np(truth: np.ndarray, prediction: np.ndarray, masks: np.ndarray) -
 
 
 class Checkpointer:
-    """Saves the training model, a sample grid and a log line, and exports the generator."""
+    """Saves the training model, a sample grid and a log line, and exports the trained network.
 
-    def __init__(self, trainer, logdir: Path, val: tuple[np.ndarray, np.ndarray], export):
-        self.trainer, self.logdir, self.val, self.export = trainer, logdir, val, export
+    ``validate()`` returns ``(figures, grid)``: a dict of validation numbers for the log and the
+    card, and a ``uint8`` sample image (or None).
+    """
+
+    def __init__(self, trainer, logdir: Path, validate, export):
+        self.trainer, self.logdir, self.validate, self.export = trainer, logdir, validate, export
         self.path = logdir / "checkpoint.keras"
         self.last_time = time.monotonic()
 
-    def validate(self) -> dict:
-        images, masks = self.val
-        outputs = self.trainer.generator.predict([images, masks], batch_size=16, verbose=0)
-        coarse = self.trainer.generator.get_layer("coarse_fill")([images, masks])
-        return {
-            "val_hole_psnr": round(hole_psnr_np(images, outputs, masks), 3),
-            "val_coarse_psnr": round(hole_psnr_np(images, np.asarray(coarse), masks), 3),
-            "val_hole_l1": round(
-                float((np.abs(images - outputs) * masks).sum() / (3 * masks.sum())), 5
-            ),
-        }, outputs
-
     def save(self, logs: dict) -> dict:
-        from imgfix.io import atomic_path, atomic_write_text
-
-        step = self.trainer.step
-        with atomic_path(self.path) as tmp:
-            self.trainer.save(tmp)
-        figures, outputs = self.validate()
-        images, masks = self.val
-        grid = sample_grid(images[:8], masks[:8], outputs[:8])
         from PIL import Image
 
-        samples = self.logdir / "samples"
-        samples.mkdir(exist_ok=True)
-        for target in (samples / f"step_{step:07d}.png", samples / "latest.png"):
-            with atomic_path(target) as tmp:
-                Image.fromarray(grid).save(tmp, format="PNG")
+        from imgfix.io import atomic_path, atomic_write_text
+
+        step = current_step(self.trainer)
+        with atomic_path(self.path) as tmp:
+            self.trainer.save(tmp)
+        figures, grid = self.validate()
+        if grid is not None:
+            samples = self.logdir / "samples"
+            samples.mkdir(exist_ok=True)
+            for target in (samples / f"step_{step:07d}.png", samples / "latest.png"):
+                with atomic_path(target) as tmp:
+                    Image.fromarray(grid).save(tmp, format="PNG")
         entry = {
             "step": step,
             "time": time.time(),
@@ -105,6 +104,25 @@ class Checkpointer:
         self.export(step, figures)
         self.last_time = time.monotonic()
         return entry
+
+
+def inpainter_validation(generator, val: tuple[np.ndarray, np.ndarray]):
+    """Hole PSNR of the network and of its coarse fill alone, plus a sample grid."""
+
+    def validate() -> tuple[dict, np.ndarray]:
+        images, masks = val
+        outputs = generator.predict([images, masks], batch_size=16, verbose=0)
+        coarse = generator.get_layer("coarse_fill")([images, masks])
+        figures = {
+            "val_hole_psnr": round(hole_psnr_np(images, outputs, masks), 3),
+            "val_coarse_psnr": round(hole_psnr_np(images, np.asarray(coarse), masks), 3),
+            "val_hole_l1": round(
+                float((np.abs(images - outputs) * masks).sum() / (3 * masks.sum())), 5
+            ),
+        }
+        return figures, sample_grid(images[:8], masks[:8], outputs[:8])
+
+    return validate
 
 
 def _progress_callback(
@@ -135,12 +153,12 @@ def _progress_callback(
             )
             self.progress.start()
             self.task = self.progress.add_task(
-                "train", total=total, completed=trainer.step, losses=""
+                "train", total=total, completed=current_step(trainer), losses=""
             )
             self.logs = {}
 
         def on_train_batch_end(self, batch, logs=None):
-            step = trainer.step
+            step = current_step(trainer)
             self.logs = logs or {}
             if step % 10 == 0 or step >= total:
                 text = "  ".join(f"{k} {float(v):.4f}" for k, v in self.logs.items())
@@ -158,6 +176,56 @@ def _progress_callback(
             self.progress.stop()
 
     return TrainingProgress()
+
+
+def prepare_run(name: str, logdir: Path | None, resume: bool) -> tuple[Path, Path]:
+    """The run folder (default ``runs/<name>``) and its checkpoint path; refuses to overwrite
+    an existing checkpoint unless the run is resumed."""
+    logdir = Path(logdir or Path("runs") / name)
+    checkpoint = logdir / "checkpoint.keras"
+    if checkpoint.exists() and not resume:
+        raise InputError(f"{checkpoint}: a checkpoint exists; pass --resume or another --logdir")
+    logdir.mkdir(parents=True, exist_ok=True)
+    return logdir, checkpoint
+
+
+def previous_card(name: str, zoo: Path | None, resume: bool) -> dict:
+    """The zoo card of a resumed run (its metrics and training time carry over), else {}."""
+    from imgfix import zoo as zoo_mod
+
+    path = zoo_mod.zoo_dir(zoo) / f"{name}.json"
+    return json.loads(path.read_text()) if resume and path.exists() else {}
+
+
+def fit_with_checkpoints(
+    trainer,
+    dataset,
+    total: int,
+    checkpointer: Checkpointer,
+    *,
+    every_steps: int,
+    minutes: float,
+    stop: StopFlag,
+    quiet: bool,
+) -> dict:
+    """Run ``trainer.fit`` up to ``total`` steps with the progress bar and scheduled checkpoints,
+    then write a final checkpoint; returns its log entry."""
+    start_step = current_step(trainer)
+    logs: dict = {}
+    if start_step < total:
+        callback = _progress_callback(
+            trainer, total, checkpointer, every_steps, minutes, stop, quiet
+        )
+        trainer.fit(
+            dataset,
+            epochs=1,
+            steps_per_epoch=total - start_step,
+            callbacks=[callback],
+            verbose=0,
+            shuffle=False,  # the tf.data pipelines shuffle themselves
+        )
+        logs = callback.logs
+    return checkpointer.save(logs if current_step(trainer) > start_step else {})
 
 
 def train_inpainter(
@@ -207,11 +275,7 @@ def train_inpainter(
         raise InputError(f"--image-size {image_size}: must be a multiple of {MULTIPLE}")
     if min(epochs, steps, batch_size) < 1:
         raise InputError("--epochs, --steps and --batch-size must be at least 1")
-    logdir = Path(logdir or Path("runs") / name)
-    checkpoint = logdir / "checkpoint.keras"
-    if checkpoint.exists() and not resume:
-        raise InputError(f"{checkpoint}: a checkpoint exists; pass --resume or another --logdir")
-    logdir.mkdir(parents=True, exist_ok=True)
+    logdir, checkpoint = prepare_run(name, logdir, resume)
 
     # From here on Ctrl-C and SIGTERM only ask for a stop: even a stop during set-up ends in a
     # checkpoint rather than a lost run.
@@ -238,8 +302,7 @@ def train_inpainter(
             load_photos(train_files, image_size), image_size, batch_size, seed + trainer.step
         )
         total, start_step, started = epochs * steps, trainer.step, time.time()
-        card_path = zoo_mod.zoo_dir(zoo) / f"{name}.json"
-        old_card = json.loads(card_path.read_text()) if resume and card_path.exists() else {}
+        old_card = previous_card(name, zoo, resume)
         previous_seconds = old_card.get("training", {}).get("seconds", 0.0)
 
         def export(step: int, figures: dict) -> None:
@@ -270,19 +333,19 @@ def train_inpainter(
             }
             zoo_mod.save_model(trainer.generator, name, card, zoo)
 
-        checkpointer = Checkpointer(trainer, logdir, val, export)
-        if trainer.step < total:
-            callback = _progress_callback(
-                trainer, total, checkpointer, steps, checkpoint_minutes, stop, quiet
-            )
-            trainer.fit(
-                dataset,
-                epochs=1,
-                steps_per_epoch=total - trainer.step,
-                callbacks=[callback],
-                verbose=0,
-            )
-        entry = checkpointer.save(callback.logs if trainer.step > start_step else {})
+        checkpointer = Checkpointer(
+            trainer, logdir, inpainter_validation(trainer.generator, val), export
+        )
+        entry = fit_with_checkpoints(
+            trainer,
+            dataset,
+            total,
+            checkpointer,
+            every_steps=steps,
+            minutes=checkpoint_minutes,
+            stop=stop,
+            quiet=quiet,
+        )
     return {
         "name": name,
         "steps": trainer.step,

@@ -28,6 +28,8 @@ HELP_ARGS = [
     ["inpaint", "--help"],
     ["train", "--help"],
     ["train", "inpainter", "--help"],
+    *[["train", command, "--help"] for command in ("text", "vae", "cgan")],
+    ["generate", "--help"],
     ["zoo", "--help"],
     *[
         ["zoo", command, "--help"]
@@ -35,6 +37,7 @@ HELP_ARGS = [
     ],
     ["data", "--help"],
     ["data", "photos", "--help"],
+    ["data", "emoji", "--help"],
     ["info", "--help"],
     ["--version"],
 ]
@@ -141,10 +144,11 @@ def test_help_does_not_import_heavy_modules():
 def test_top_level_help_and_version():
     done = run("--help")
     assert done.returncode == 0
-    for command in ("inpaint", "train", "zoo", "data", "info"):
+    for command in ("inpaint", "generate", "train", "zoo", "data", "info"):
         assert command in done.stdout
     assert sorted(typer.main.get_command(app).commands) == [
         "data",
+        "generate",
         "info",
         "inpaint",
         "train",

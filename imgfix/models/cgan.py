@@ -1,0 +1,245 @@
+"""Text-conditioned GAN: a FiLM-conditioned generator, a projection discriminator, and a
+training model with the stabilisers known to work on small data.
+
+``build_generator`` is also the decoder of the conditional VAE (``vae.py``), so a GAN can start
+from a trained VAE and keep its encoder as a reconstruction path (VAE-GAN, Larsen et al. 2016):
+the encoder gives ``z`` for a real image and the generator must rebuild that image, which ties
+shape to the prompt where the adversarial loss alone ties only colour.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from imgfix.models.layers import FiLM, diff_augment
+
+BASE_SIZE = 6
+"""The generator starts from a 6 x 6 grid and doubles it, so sizes are 6 * 2**k (24, 48, 96)."""
+
+
+def _blocks(image_size: int) -> int:
+    blocks, size = 0, BASE_SIZE
+    while size < image_size:
+        size, blocks = size * 2, blocks + 1
+    if size != image_size:
+        raise ValueError(f"image_size must be {BASE_SIZE} * 2**k (24, 48, 96), got {image_size}")
+    return blocks
+
+
+def build_generator(
+    image_size: int = 48, z_dim: int = 64, cond_dim: int = 128, filters: int = 32
+) -> keras.Model:
+    """``[z, condition] -> image in [0, 1]``: upsampling conv blocks, each normalised per
+    sample and modulated by the condition (FiLM), so the prompt shapes every scale."""
+    z = keras.Input((z_dim,), name="z")
+    cond = keras.Input((cond_dim,), name="condition")
+    blocks = _blocks(image_size)
+    width = filters * 2**blocks
+    c = layers.Dense(256, activation="gelu", name="cond_mlp")(cond)
+    x = layers.Dense(BASE_SIZE * BASE_SIZE * width, name="seed")(layers.Concatenate()([z, c]))
+    x = layers.Reshape((BASE_SIZE, BASE_SIZE, width))(x)
+    for i in range(blocks + 1):
+        if i:
+            x = layers.UpSampling2D(name=f"up{i}")(x)
+            width //= 2
+        for j in range(2 if i == 1 else 1):
+            x = layers.Conv2D(width, 3, padding="same", name=f"conv{i}_{j}")(x)
+            x = layers.GroupNormalization(8, center=False, scale=False, name=f"norm{i}_{j}")(x)
+            x = FiLM(name=f"film{i}_{j}")([x, c])
+            x = layers.Activation("gelu")(x)
+    x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="to_rgb")(x)
+    return keras.Model([z, cond], x, name="generator")
+
+
+def _sn_conv(filters: int, kernel: int, strides: int, name: str) -> layers.Layer:
+    return layers.SpectralNormalization(
+        layers.Conv2D(filters, kernel, strides=strides, padding="same"), name=name
+    )
+
+
+def build_discriminator(
+    image_size: int = 48, cond_dim: int = 128, filters: int = 32
+) -> keras.Model:
+    """``[image in [0, 1], condition] -> score``: spectrally normalised convs and a projection
+    head (Miyato & Koyama 2018), ``score = w . h + <h, V c>``, so the condition enters as an
+    inner product with the image features rather than as an extra input channel."""
+    image = keras.Input((image_size, image_size, 3), name="image")
+    cond = keras.Input((cond_dim,), name="condition")
+    x = layers.Rescaling(2.0, offset=-1.0)(image)
+    x = layers.LeakyReLU(0.2)(_sn_conv(filters, 3, 1, "conv0")(x))
+    width = filters
+    for i in range(1, _blocks(image_size) + 1):
+        width *= 2
+        x = layers.LeakyReLU(0.2)(_sn_conv(width, 4, 2, f"conv{i}")(x))
+    h = layers.GlobalAveragePooling2D()(x)
+    unconditional = layers.SpectralNormalization(layers.Dense(1), name="score")(h)
+    embedded = layers.SpectralNormalization(layers.Dense(width, use_bias=False), name="embed")(cond)
+    projection = layers.Dot(axes=1, name="projection")([h, embedded])
+    return keras.Model(
+        [image, cond], layers.Add()([unconditional, projection]), name="discriminator"
+    )
+
+
+def kl_divergence(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, 1)) summed over dimensions, averaged over the batch."""
+    return ops.mean(-0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1))
+
+
+def ema_decay(step, decay: float = 0.999):
+    """EMA decay warmed up as (1 + t) / (10 + t), so the average does not lag early training."""
+    t = ops.cast(step, "float32")
+    return ops.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+@keras.saving.register_keras_serializable(package="imgfix")
+class ConditionalGAN(keras.Model):
+    """Trains a text-conditioned generator with:
+
+    * hinge loss, spectral normalisation (in the discriminator) and Adam(beta_1=0);
+    * DiffAugment (translation + cutout) on every image the discriminator sees;
+    * a matching-aware discriminator (Reed et al. 2016): a real image with another row's
+      prompt counts as fake, so the discriminator must check the prompt, not only realism;
+    * with an ``encoder``, a reconstruction path: ``generator(encoder(x, c), c)`` must rebuild
+      ``x`` (L1, weight ``rec_weight``) and the encoder is kept near the prior by a KL term;
+    * an EMA copy of the generator's weights, warmed up, which is the exported generator.
+
+    ``train_step`` uses TensorFlow's gradient tape; it is the only backend-specific piece.
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        encoder: keras.Model | None = None,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
+        d_optimizer: keras.optimizers.Optimizer | None = None,
+        rec_weight: float = 10.0,
+        kl_weight: float = 0.01,
+        mismatch_weight: float = 0.5,
+        ema: float = 0.999,
+        seed: int = 0,
+        ema_generator: keras.Model | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.generator, self.discriminator, self.encoder = generator, discriminator, encoder
+        self.ema_generator = ema_generator or keras.models.clone_model(generator)
+        if ema_generator is None:
+            self.ema_generator.set_weights(generator.get_weights())
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99)
+        self.rec_weight, self.kl_weight = rec_weight, kl_weight
+        self.mismatch_weight, self.ema, self.seed = mismatch_weight, ema, seed
+        self.z_dim = generator.input_shape[0][-1]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+        # Build optimizer slots now: loading a checkpoint into unbuilt optimizers drops their state.
+        self.g_optimizer.build(self._g_variables())
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        names = ["d_loss", "g_adv", "d_real", "d_fake", "d_mismatch"]
+        names += ["rec_l1", "kl"] if encoder is not None else []
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def _g_variables(self) -> list:
+        extra = self.encoder.trainable_variables if self.encoder is not None else []
+        return self.generator.trainable_variables + extra
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def step(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.g_optimizer.iterations))
+
+    def call(self, inputs, training=False):
+        return self.ema_generator(inputs, training=training)
+
+    def _encode(self, image, cond):
+        mean, log_var = self.encoder([image, cond], training=True)
+        noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * noise, mean, log_var
+
+    def train_step(self, data):
+        import tensorflow as tf  # the gradient tape is the one backend-specific piece
+
+        image, cond = data
+        batch = ops.shape(image)[0]
+        z = keras.random.normal((batch, self.z_dim), seed=self.seed_generator)
+        mismatched = ops.roll(cond, 1, axis=0)
+        values = {}
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generator([z, cond], training=True)
+            d = self.discriminator
+
+            def score(x, c):
+                return d([diff_augment(x, self.seed_generator), c], training=True)
+
+            real_score = score(image, cond)
+            fake_score = score(fake, cond)
+            mismatch_score = score(image, mismatched)
+            w = self.mismatch_weight
+            d_loss = (
+                ops.mean(ops.relu(1.0 - real_score))
+                + (1 - w) * ops.mean(ops.relu(1.0 + fake_score))
+                + w * ops.mean(ops.relu(1.0 + mismatch_score))
+            )
+            g_adv = -ops.mean(fake_score)
+            g_loss = g_adv
+            if self.encoder is not None:
+                z_real, mean, log_var = self._encode(image, cond)
+                rebuilt = self.generator([z_real, cond], training=True)
+                rec = ops.mean(ops.abs(rebuilt - image))
+                kl = kl_divergence(mean, log_var)
+                g_loss = g_loss + self.rec_weight * rec + self.kl_weight * kl
+                values.update(rec_l1=rec, kl=kl)
+        d_vars = d.trainable_variables
+        g_vars = self._g_variables()
+        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
+        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
+        decay = ema_decay(self.g_optimizer.iterations, self.ema)
+        for avg, var in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+            avg.assign(decay * avg + (1.0 - decay) * var)
+        values.update(
+            d_loss=d_loss,
+            g_adv=g_adv,
+            d_real=ops.mean(real_score),
+            d_fake=ops.mean(fake_score),
+            d_mismatch=ops.mean(mismatch_score),
+        )
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def get_compile_config(self):
+        # The optimizers are part of the model's own config; there is nothing to re-compile.
+        return None
+
+    def get_config(self):
+        nested = ("generator", "discriminator", "encoder", "g_optimizer", "d_optimizer")
+        return {
+            **super().get_config(),
+            **{k: keras.saving.serialize_keras_object(getattr(self, k)) for k in nested},
+            "ema_generator": keras.saving.serialize_keras_object(self.ema_generator),
+            "rec_weight": self.rec_weight,
+            "kl_weight": self.kl_weight,
+            "mismatch_weight": self.mismatch_weight,
+            "ema": self.ema,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in (
+            "generator",
+            "discriminator",
+            "encoder",
+            "g_optimizer",
+            "d_optimizer",
+            "ema_generator",
+        ):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
