@@ -493,8 +493,9 @@ def markdown(models: dict[str, dict], ceiling: dict, num_concepts: int, samples:
         "|---|---|---|---|---|",
     ]
     for name, r in models.items():
+        label = f"{name} (temperature {r['temperature']:g})" if "temperature" in r else name
         lines.append(
-            f"| {name} | {_pct(r['top1'])} | {_pct(r['top5'])} | {_pct(r['shuffled_top1'])} "
+            f"| {label} | {_pct(r['top1'])} | {_pct(r['top5'])} | {_pct(r['shuffled_top1'])} "
             f"| {r['fd']:.2f} |"
         )
     for font, r in ceiling["fonts"].items():
@@ -552,7 +553,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--evaluator-batch-size", type=int, default=128)
     parser.add_argument("--k", type=int, default=2, help="images per concept for accuracy")
     parser.add_argument("--samples", type=int, default=1500, help="images per side for FD")
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="noise scale (default: each model's own, as imgfix generate uses it)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write all figures here")
     parser.add_argument(
@@ -612,9 +618,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         print(f"evaluating '{name}'...", file=log, flush=True)
         generator = load_generator(name, args.zoo)
+        temperature = args.temperature
+        if temperature is None:
+            temperature = float(generator.card.get("sampling", {}).get("temperature", 1.0))
         result = evaluate_generator(
-            generator, evaluator, reference, k=args.k, temperature=args.temperature
+            generator, evaluator, reference, k=args.k, temperature=temperature
         )
+        result["temperature"] = temperature
         examples = result.pop("examples")
         if args.grids:
             args.grids.mkdir(parents=True, exist_ok=True)
@@ -649,7 +659,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, result in results.items():
             figures = {
                 **settings,
-                **{k: result[k] for k in ("top1", "top5", "shuffled_top1", "fd")},
+                **{k: result[k] for k in ("top1", "top5", "shuffled_top1", "fd", "temperature")},
                 "ceiling": {
                     "fonts": ceiling["fonts"],
                     "fd_fonts": ceiling.get("fd_fonts", {}).get("fd"),

@@ -27,9 +27,17 @@ from imgfix.data.tokens import (  # noqa: F401  tokenize and normalize are part 
 
 @keras.saving.register_keras_serializable(package="imgfix")
 class MaskedMean(layers.Layer):
-    """Mean over the non-padding positions (ids > 0); an all-padding row gives zeros."""
+    """Mean over the non-padding positions (ids > 0); an all-padding row gives zeros. It reads
+    the padding from the ids, so a Keras mask arriving with ``features`` is consumed here."""
 
-    def call(self, features, ids):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, features, ids, mask=None):
         weight = ops.cast(ops.greater(ids, 0), features.dtype)[..., None]
         return ops.sum(features * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
 
