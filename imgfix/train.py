@@ -228,6 +228,28 @@ def fit_with_checkpoints(
     return checkpointer.save(logs if current_step(trainer) > start_step else {})
 
 
+def run_summary(
+    name: str,
+    trainer,
+    start_step: int,
+    started: float,
+    stop: StopFlag,
+    checkpoint: Path,
+    entry: dict,
+) -> dict:
+    """What a training command reports: steps, time, and the last checkpoint's log entry."""
+    step = current_step(trainer)
+    return {
+        "name": name,
+        "steps": step,
+        "steps_this_run": step - start_step,
+        "stopped_early": stop.requested,
+        "seconds": round(time.time() - started, 1),
+        "checkpoint": str(checkpoint),
+        **{k: v for k, v in entry.items() if k not in ("step", "time")},
+    }
+
+
 def train_inpainter(
     data: Path,
     name: str,
@@ -346,12 +368,4 @@ def train_inpainter(
             stop=stop,
             quiet=quiet,
         )
-    return {
-        "name": name,
-        "steps": trainer.step,
-        "steps_this_run": trainer.step - start_step,
-        "stopped_early": stop.requested,
-        "seconds": round(time.time() - started, 1),
-        "checkpoint": str(checkpoint),
-        **{k: v for k, v in entry.items() if k.startswith("val_")},
-    }
+    return run_summary(name, trainer, start_step, started, stop, checkpoint, entry)

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from imgfix.errors import InputError
-from imgfix.train import Checkpointer, StopFlag, fit_with_checkpoints, prepare_run, previous_card
+from imgfix.train import (
+    Checkpointer,
+    StopFlag,
+    fit_with_checkpoints,
+    prepare_run,
+    previous_card,
+    run_summary,
+)
 
 CONDITIONS = ("text", "label")
 FAMILIES = ("vae", "cgan")
@@ -298,13 +305,5 @@ def train_generator(
             stop=stop,
             quiet=quiet,
         )
-    return {
-        "name": name,
-        "family": family,
-        "steps": trainer.step,
-        "steps_this_run": trainer.step - start_step,
-        "stopped_early": stop.requested,
-        "seconds": round(time.time() - started, 1),
-        "checkpoint": str(checkpoint),
-        **{k: v for k, v in entry.items() if k not in ("step", "time")},
-    }
+    summary = run_summary(name, trainer, start_step, started, stop, checkpoint, entry)
+    return {"family": family, **summary}

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from imgfix.errors import InputError
-from imgfix.train import Checkpointer, StopFlag, fit_with_checkpoints, prepare_run, previous_card
+from imgfix.train import (
+    Checkpointer,
+    StopFlag,
+    fit_with_checkpoints,
+    prepare_run,
+    previous_card,
+    run_summary,
+)
 
 HOLDOUT_EVERY = 10
 
@@ -219,12 +226,4 @@ def train_text_encoder(
             stop=stop,
             quiet=quiet,
         )
-    return {
-        "name": name,
-        "steps": int(model.optimizer.iterations),
-        "steps_this_run": int(model.optimizer.iterations) - start_step,
-        "stopped_early": stop.requested,
-        "seconds": round(time.time() - started, 1),
-        "checkpoint": str(checkpoint),
-        **{k: v for k, v in entry.items() if k.startswith(("heldout", "typo"))},
-    }
+    return run_summary(name, model, start_step, started, stop, checkpoint, entry)
