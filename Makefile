@@ -85,23 +85,24 @@ train-inpainter: install
 		--image-size 128 --epochs 5 --steps 1000 --batch-size 16 --lr 0.0002 --rec-loss psnr \
 		--logdir runs/photo-inpainter --checkpoint-minutes 10 $(ARGS)
 
-bench: bench-inpaint bench-generate
+# The benchmark suite (bench/run.py): inpainting quality against OpenCV and scikit-image, speed
+# and memory, training throughput against the keras.io DCGAN and VAE, generation quality. It
+# writes docs/benchmarks.md and its plots (docs/bench/), and the quality figures onto the cards.
+bench: install
+	test -f $(DATA)/emoji/captions.jsonl || $(MAKE) emoji
+	$(BIN)/python -m bench.run
 
+# One part at a time, then the page re-rendered from every part's latest JSON (outputs/bench).
 bench-inpaint: install
-	$(BIN)/python -m bench.inpaint_quality --model photo-inpainter \
-		--methods telea-r3,ns-r3,coarse-fill,mean-colour --json outputs/inpaint_quality.json \
-		--update-card
+	$(BIN)/python -m bench.run --only quality
 
-# Prompt accuracy and Frechet distance of the shipped generators, next to the real-image
-# ceiling, measured by the emoji-evaluator (docs/generation.md); needs the corpus (make emoji).
 bench-generate: install
 	test -f $(DATA)/emoji/captions.jsonl || $(MAKE) emoji
-	$(BIN)/python -m bench.generation_quality --models emoji-vae,emoji-cgan \
-		--json outputs/generation_quality.json --grids outputs/generation-grids --update-card
+	$(BIN)/python -m bench.run --only generation
 
+# A tiny subset in under 2 minutes: checks the harness works (outputs/bench-quick), no thresholds.
 bench-quick: install
-	$(BIN)/python -m bench.inpaint_quality --model photo-inpainter --images astronaut \
-		--sizes 256 --methods telea-r3
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -1,11 +1,13 @@
 """Inpainting quality on the held-out evaluation images, every method on the same masks.
 
-    python -m bench.inpaint_quality --model photo-inpainter --update-card
+    python -m bench.inpaint_quality --update-card
 
 For each image, short side (256, 512) and mask family (thin, medium, thick: LaMa's evaluation
 families drawn by ``imgfix.masks`` with a fixed seed; box: a centred box of 25% of the area),
-every method fills the same hole. Metrics: PSNR and SSIM over the whole image, L1 and PSNR
-over the hole. Each method's raw output is checked to be bit-exact outside the hole.
+every method fills the same hole: every inpainter in the zoo, OpenCV Telea and Navier-Stokes at
+radius 3 and 9, scikit-image's biharmonic, the inpainter's weightless first stage and the
+mean-colour floor. Metrics: PSNR and SSIM over the whole image, L1 and PSNR over the hole. Each
+method's raw output is checked to be bit-exact outside the hole.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ def evaluate(
     kinds: tuple[str, ...],
     runners: dict[str, methods.Method],
     seed: int = 0,
+    keep: dict[tuple[str, int, str], dict] | None = None,
 ) -> list[dict]:
     """One row per (method, image, size, family) with its metrics and run time; ``images``
-    maps names to RGB ``uint8`` arrays at their native size."""
+    maps names to RGB ``uint8`` arrays at their native size. For each ``(image, size, family)``
+    key of ``keep``, the masked input, the truth and every method's output are stored in it."""
     rows = []
     for index, (name, original) in enumerate(images.items()):
         for size in sizes:
@@ -48,12 +52,17 @@ def evaluate(
                 hole = mask_for(index, kind, h, w, seed)
                 masked = truth.copy()
                 masked[hole] = 0  # no method may see what is under the hole
+                kept = keep.get((name, size, kind)) if keep is not None else None
+                if kept is not None:
+                    kept.update(truth=truth, masked=masked.copy(), hole=hole)
                 for method, run in runners.items():
                     start = time.perf_counter()
                     out = run(masked, hole)
                     seconds = time.perf_counter() - start
                     if not np.array_equal(out[~hole], truth[~hole]):
                         raise AssertionError(f"{method} changed pixels outside the hole on {name}")
+                    if kept is not None:
+                        kept[method] = out
                     test = out.astype(np.float64) / 255.0
                     rows.append(
                         {
@@ -112,20 +121,87 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def best_classical(summary: list[dict], family: str, size: int | None = None) -> str | None:
+    """The classical reference with the highest mean PSNR on a family (and size, if given)."""
+    candidates = [
+        s for s in summary
+        if s["family"] == family and s["method"] in methods.REFERENCES
+        and (size is None or s.get("size") == size)
+    ]  # fmt: skip
+    return max(candidates, key=lambda s: s["psnr"])["method"] if candidates else None
+
+
+def paired_gain(rows: list[dict], method: str, reference: str, metric: str = "psnr") -> tuple:
+    """Mean and 95% half-width of ``method`` minus ``reference`` over the same (image, mask)."""
+    by_case = {}
+    for r in rows:
+        by_case.setdefault((r["image"], r["size"], r["family"]), {})[r["method"]] = r[metric]
+    diffs = [c[method] - c[reference] for c in by_case.values() if method in c and reference in c]
+    return interval(diffs)
+
+
+def headline(rows: list[dict], model: str) -> list[dict]:
+    """Per family and size: the model against the best classical method, paired per image."""
+    summary = summarise(rows)
+    out = []
+    for family, size in sorted({(r["family"], r["size"]) for r in rows}, key=_family_order):
+        best = best_classical(summary, family, size)
+        if best is None:
+            continue
+        entry = {"family": family, "size": size, "model": model, "best_classical": best}
+        cases = [r for r in rows if r["size"] == size and r["family"] == family]
+        for metric in ("psnr", "ssim", "hole_l1"):
+            entry[f"{metric}_gain"], entry[f"{metric}_gain_ci95"] = paired_gain(
+                cases, model, best, metric
+            )
+        if any(r["method"] == "coarse-fill" for r in cases):  # what training added
+            entry["psnr_gain_over_coarse"], entry["psnr_gain_over_coarse_ci95"] = paired_gain(
+                cases, model, "coarse-fill"
+            )
+        out.append(entry)
+    return out
+
+
+def _family_order(key: tuple) -> tuple:
+    return (MASK_KINDS.index(key[0]) if key[0] in MASK_KINDS else len(MASK_KINDS), *key[1:])
+
+
+def area_distribution(rows: list[dict]) -> list[dict]:
+    """Hole area per family and size over the images: mean, quartiles and extremes."""
+    cases = {(r["family"], r["size"], r["image"]): r["hole_area"] for r in rows}
+    out = []
+    for family, size in sorted({k[:2] for k in cases}, key=_family_order):
+        areas = [a for k, a in cases.items() if k[:2] == (family, size)]
+        q = np.percentile(areas, [0, 25, 50, 75, 100])
+        out.append(
+            {"family": family, "size": size, "n": len(areas), "mean": float(np.mean(areas)),
+             **dict(zip(("min", "q25", "median", "q75", "max"), map(float, q), strict=True))}
+        )  # fmt: skip
+    return out
+
+
 def card_metrics(rows: list[dict], model: str, reference: str, command: str, seed: int) -> dict:
-    """The figures a model card carries: per family, the model next to the reference."""
+    """The figures a model card carries: per family, the model next to ``reference`` and to the
+    best classical method of that family."""
     summary = summarise(rows, by=("family", "method"))
     families = {}
-    # The model's own weightless first stage, when measured, shows what training added.
-    shown = (model, reference, "coarse-fill")
     for s in summary:
-        if s["method"] in shown:
-            tag = "model" if s["method"] == model else s["method"]
-            fam = families.setdefault(s["family"], {"hole_area": round(s["hole_area"], 4)})
-            for metric in ("psnr", "ssim", "hole_psnr"):
-                fam[f"{tag}_{metric}"] = round(s[metric], 4 if metric == "ssim" else 3)
+        family = s["family"]
+        best = best_classical(summary, family)
+        # The model's own weightless first stage, when measured, shows what training added.
+        if s["method"] not in (model, reference, best, "coarse-fill"):
+            continue
+        tag = "model" if s["method"] == model else s["method"]
+        fam = families.setdefault(
+            family, {"hole_area": round(s["hole_area"], 4), "best_classical": best}
+        )
+        for metric in ("psnr", "ssim", "hole_psnr"):
+            fam[f"{tag}_{metric}"] = round(s[metric], 4 if metric == "ssim" else 3)
     for fam in families.values():
         fam["psnr_gain_db"] = round(fam["model_psnr"] - fam[f"{reference}_psnr"], 3)
+        fam["psnr_gain_vs_best_db"] = round(
+            fam["model_psnr"] - fam[f"{fam['best_classical']}_psnr"], 3
+        )
     return {
         "images": sorted({r["image"] for r in rows}),
         "sizes": sorted({r["size"] for r in rows}),
@@ -136,11 +212,188 @@ def card_metrics(rows: list[dict], model: str, reference: str, command: str, see
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+# --- the page: tables, a plot and the side-by-side figure ---------------------------------------
+
+METRICS = (("psnr", "PSNR dB", 2), ("ssim", "SSIM", 4), ("hole_psnr", "hole PSNR dB", 2),
+           ("hole_l1", "hole L1", 4))  # fmt: skip
+
+
+def family_tables(summary: list[dict]) -> str:
+    """One table per mask family: a row per method, each metric at every size, mean ± 95%."""
+    sizes = sorted({s["size"] for s in summary})
+    cells = {(s["family"], s["method"], s["size"]): s for s in summary}
+    parts = []
+    for family in sorted({s["family"] for s in summary}, key=lambda f: _family_order((f,))):
+        methods_here = list(dict.fromkeys(s["method"] for s in summary if s["family"] == family))
+        methods_here.sort(key=lambda m: -np.mean([cells[(family, m, z)]["psnr"] for z in sizes
+                                                  if (family, m, z) in cells]))  # fmt: skip
+        head = [f"{label} @{z}" for _, label, _ in METRICS for z in sizes]
+        lines = [
+            f"**{family}**",
+            "",
+            "| method | " + " | ".join(head) + f" | s/image @{sizes[-1]} |",
+            "|---" * (len(head) + 2) + "|",
+        ]
+        for m in methods_here:
+            row = []
+            for metric, _, digits in METRICS:
+                for z in sizes:
+                    c = cells.get((family, m, z))
+                    row.append(
+                        "" if c is None
+                        else f"{c[metric]:.{digits}f} ± {c[metric + '_ci95']:.{digits}f}"
+                    )  # fmt: skip
+            last = cells.get((family, m, sizes[-1]))
+            row.append(f"{last['seconds']:.3f}" if last else "")
+            lines.append(f"| {m} | " + " | ".join(row) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def plot(rows: list[dict], path: Path, reference: str = "telea-r3") -> None:
+    """Grouped bars: each method's PSNR minus ``reference``'s on the same image and mask, per
+    family, one panel per size, with paired 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imgfix.io import atomic_path
+
+    sizes = sorted({r["size"] for r in rows})
+    families = sorted({r["family"] for r in rows}, key=lambda f: _family_order((f,)))
+    names = [m for m in dict.fromkeys(r["method"] for r in rows) if m != reference]
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 3.6), squeeze=False)
+    width = 0.8 / max(len(names), 1)
+    for ax, size in zip(axes[0], sizes, strict=True):
+        for i, name in enumerate(names):
+            gains = [
+                paired_gain([r for r in rows if r["size"] == size and r["family"] == f],
+                            name, reference)
+                for f in families
+            ]  # fmt: skip
+            ax.bar(
+                [j + i * width for j in range(len(families))],
+                [g[0] for g in gains],
+                width,
+                yerr=[g[1] for g in gains],
+                label=name,
+                capsize=2,
+            )
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(families))], families)
+        ax.set_title(f"PSNR minus {reference} (dB), short side {size} px", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def figure(kept: dict[tuple[str, int, str], dict], names: list[str], path: Path,
+           crop: int = 192) -> None:  # fmt: skip
+    """Side by side, one row per kept case: masked input, each method, the truth; each cut to a
+    ``crop`` px window centred on the hole, at native resolution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imgfix.io import atomic_path
+
+    columns = ["masked", *names, "truth"]
+    fig, axes = plt.subplots(
+        len(kept), len(columns), figsize=(1.6 * len(columns), 1.75 * len(kept)), squeeze=False
+    )
+    for r, ((image, size, family), case) in enumerate(kept.items()):
+        row = axes[r]
+        hole = case["hole"]
+        ys, xs = np.nonzero(hole)
+        h, w = hole.shape
+        top = int(np.clip(np.median(ys) - crop // 2, 0, max(h - crop, 0)))
+        left = int(np.clip(np.median(xs) - crop // 2, 0, max(w - crop, 0)))
+        window = (slice(top, top + crop), slice(left, left + crop))
+        for ax, column in zip(row, columns, strict=True):
+            shown = case[column][window].copy()
+            if column == "masked":  # show the hole in magenta rather than black
+                shown[hole[window]] = (255, 0, 255)
+            ax.imshow(shown, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if ax is row[0]:
+                ax.set_ylabel(f"{image}\n{family} @{size}", fontsize=7)
+            if r == 0:
+                ax.set_title(column, fontsize=7)
+    fig.tight_layout(pad=0.3)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def section(payload: dict, assets: Path, prefix: str = "") -> str:
+    """The inpainting part of docs/benchmarks.md, with its plot written into ``assets``."""
+    summary = payload["summary"]
+    plot(payload["rows"], assets / "inpaint-psnr-vs-telea.png")
+    lines = [
+        "Hole area per family (fraction of the image, over the evaluation images):",
+        "",
+        "| family | size | images | mean | min | 25% | median | 75% | max |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {a['family']} | {a['size']} | {a['n']} | {a['mean']:.1%} | {a['min']:.1%} "
+            f"| {a['q25']:.1%} | {a['median']:.1%} | {a['q75']:.1%} | {a['max']:.1%} |"
+            for a in payload["areas"]
+        ),
+        "",
+    ]
+    for model, entries in payload["headline"].items():
+        lines += [
+            f"**{model} against the best classical method** of each family and size (by mean "
+            "PSNR), paired over the same images and masks: mean difference ± 95% interval. "
+            "Outside the hole every method is exact, so the hole-PSNR gain equals the PSNR gain.",
+            "",
+            "| family | size | best classical | PSNR gain dB | SSIM gain | hole L1 change "
+            "| PSNR gain over its own untrained coarse fill |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| {e['family']} | {e['size']} | {e['best_classical']} "
+                f"| {e['psnr_gain']:+.2f} ± {e['psnr_gain_ci95']:.2f} "
+                f"| {e['ssim_gain']:+.4f} ± {e['ssim_gain_ci95']:.4f} "
+                f"| {e['hole_l1_gain']:+.4f} ± {e['hole_l1_gain_ci95']:.4f} "
+                + (
+                    f"| {e['psnr_gain_over_coarse']:+.2f} ± {e['psnr_gain_over_coarse_ci95']:.2f} |"
+                    if "psnr_gain_over_coarse" in e
+                    else "| |"
+                )  # fmt: skip
+                for e in entries
+            ),
+            "",
+        ]
+    lines += [
+        f"![PSNR of each method minus Telea r3, per family]({prefix}inpaint-psnr-vs-telea.png)",
+        "",
+        "All methods, per family (mean ± 95% interval over the images; sorted by PSNR):",
+        "",
+        family_tables(summary),
+    ]
+    if payload.get("figure"):
+        lines += ["", f"![side by side]({prefix}{payload['figure']})"]
+    return "\n".join(lines)
+
+
+DEFAULT_METHODS = "telea-r3,telea-r9,ns-r3,ns-r9,biharmonic,coarse-fill,mean-colour"
+FIGURE_CASES = (("astronaut", 512, "medium"), ("chelsea", 512, "thick"), ("brick", 512, "medium"))
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", default=[], help="zoo inpainter (repeatable)")
+    parser.add_argument(
+        "--model", action="append", default=None,
+        help="zoo inpainter (repeatable; default: every inpainter in the zoo)",
+    )  # fmt: skip
     parser.add_argument("--zoo", default=None)
-    parser.add_argument("--images", default=",".join(eval_images.CARD_IMAGES))
+    parser.add_argument("--images", default=",".join(eval_images.ALL_IMAGES))
     parser.add_argument(
         "--holdout",
         type=Path,
@@ -149,12 +402,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--families", default=",".join(MASK_KINDS))
-    parser.add_argument("--methods", default="telea-r3,ns-r3", help="references (methods.py)")
+    parser.add_argument("--methods", default=DEFAULT_METHODS, help="references (methods.py)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write all rows and the summary here")
+    parser.add_argument("--figure", type=Path, help="write the side-by-side figure here (PNG)")
     parser.add_argument("--update-card", action="store_true", help="store figures on the card")
     args = parser.parse_args(argv)
 
+    from imgfix import zoo
+
+    if args.model is None:
+        args.model = [c["name"] for c in zoo.list_cards(args.zoo) if c.get("kind") == "inpainter"]
     runners = {m: methods.CLASSICAL[m] for m in args.methods.split(",") if m}
     for name in args.model:
         runners[name] = methods.zoo_model(name, args.zoo)
@@ -165,28 +423,39 @@ def main(argv: list[str] | None = None) -> None:
         images = dict(zip((p.stem for p in holdout), load_photos(holdout, 0), strict=True))
     else:
         images = {name: eval_images.load(name) for name in args.images.split(",")}
-    rows = evaluate(
-        images,
-        tuple(int(s) for s in args.sizes.split(",")),
-        tuple(args.families.split(",")),
-        runners,
-        seed=args.seed,
-    )
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    families = tuple(args.families.split(","))
+    wanted = [c for c in FIGURE_CASES if c[0] in images and c[1] in sizes and c[2] in families]
+    if args.figure and not wanted:  # a small run: the first image at its largest size
+        wanted = [(next(iter(images)), sizes[-1], families[0])]
+    keep = {case: {} for case in wanted} if args.figure else None
+    rows = evaluate(images, sizes, families, runners, seed=args.seed, keep=keep)
     summary = summarise(rows)
     print(markdown(summary))
+    given = sys.argv[1:] if argv is None else argv
+    command = ("python -m bench.inpaint_quality " + " ".join(given)).strip()
+    payload = {
+        "settings": {"images": list(images), "sizes": list(sizes), "families": list(families),
+                     "methods": list(runners), "models": args.model, "mask_seed": args.seed,
+                     "command": command},
+        "rows": rows,
+        "summary": summary,
+        "areas": area_distribution(rows),
+        "headline": {name: headline(rows, name) for name in args.model},
+    }  # fmt: skip
+    if args.figure:
+        figure(keep, [*args.model, *(m for m in runners if m not in args.model)], args.figure)
+        payload["figure"] = args.figure.name
     if args.json:
         from imgfix.io import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({"rows": rows, "summary": summary}, indent=1))
+        atomic_write_text(args.json, json.dumps(payload, indent=1))
     if args.update_card and not args.holdout:
-        from imgfix import zoo
-
-        given = sys.argv[1:] if argv is None else argv
-        command = "python -m bench.inpaint_quality " + " ".join(given)
         for name in args.model:
-            figures = card_metrics(rows, name, "telea-r3", command.strip(), args.seed)
+            figures = card_metrics(rows, name, "telea-r3", command, args.seed)
             zoo.update_metrics(name, {"evaluation": figures}, args.zoo)
             print(json.dumps({name: figures["families"]}, indent=1))
+    return payload
 
 
 if __name__ == "__main__":

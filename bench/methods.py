@@ -78,3 +78,6 @@ CLASSICAL: dict[str, Method] = {
     "biharmonic": biharmonic,
     "mean-colour": mean_colour,
 }
+
+# The classical inpainters a trained model is measured against (not the floor, not our own stage).
+REFERENCES = ("telea-r3", "telea-r9", "ns-r3", "ns-r9", "biharmonic")

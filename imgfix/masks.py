@@ -2,10 +2,11 @@
 
 A hole mask is a 2-D ``bool`` array, ``True`` where pixels must be filled.
 
-The random generators follow LaMa's evaluation mask families (``configs/data_gen/random_*_256``):
-strokes of random segments drawn with a round brush, plus optional boxes. Sizes are given for a
-256 px image and scale with the image's short side, so ``thick`` at 512 px has strokes twice as
-wide. They draw with Pillow, so they run anywhere the package does.
+The random generators follow LaMa's evaluation mask families (``configs/data_gen/random_*_256``
+and ``random_*_512``): strokes of random segments drawn with a round brush, plus optional boxes.
+An image whose short side is nearer 256 px draws with the 256 parameters, one nearer 512 px with
+the 512 ones, each scaled by the short side over its base. They draw with Pillow, so they run
+anywhere the package does.
 """
 
 from __future__ import annotations
@@ -124,7 +125,26 @@ FAMILIES: dict[str, MaskFamily] = {
         box_proba=0.3, box_min=30, box_max=150, box_margin=10, min_boxes=1, max_boxes=3,
     ),
 }  # fmt: skip
+# LaMa's parameters for 512 px evaluation (thin strokes stay thin; thick holes grow more).
+FAMILIES_512: dict[str, MaskFamily] = {
+    "thin": MaskFamily(min_strokes=4, max_strokes=70, max_width=20, max_len=100),
+    "medium": MaskFamily(
+        min_strokes=4, max_strokes=10, max_width=100, max_len=200,
+        box_proba=0.3, box_min=30, box_max=150, min_boxes=1, max_boxes=5,
+    ),
+    "thick": MaskFamily(
+        min_strokes=1, max_strokes=5, max_width=250, max_len=450,
+        box_proba=0.3, box_min=30, box_max=300, box_margin=10, min_boxes=1, max_boxes=4,
+    ),
+}  # fmt: skip
 MASK_KINDS = (*FAMILIES, "box")
+
+
+def family_for(kind: str, short_side: int) -> tuple[MaskFamily, float]:
+    """LaMa's parameters for an image of this short side, and the scale to draw them at: the
+    256 px set up to 362 px (the geometric midpoint), the 512 px set above."""
+    base, table = (512, FAMILIES_512) if short_side > math.sqrt(256 * 512) else (256, FAMILIES)
+    return table[kind], short_side / base
 
 
 def centered_box(height: int, width: int, area: float = 0.25) -> np.ndarray:
@@ -141,12 +161,15 @@ def random_mask(
 ) -> np.ndarray:
     """One random hole mask of the given family (``thin``, ``medium``, ``thick`` or ``box``).
 
-    Stroke and box sizes scale with ``scale``, by default the short side over 256 px.
+    By default the parameters are LaMa's for the image's size (``family_for``); with ``scale``,
+    the 256 px parameters scaled by it (the training masks use this).
     """
     if kind == "box":
         return centered_box(height, width)
-    fam = FAMILIES[kind]
-    scale = min(height, width) / 256 if scale is None else scale
+    if scale is None:
+        fam, scale = family_for(kind, min(height, width))
+    else:
+        fam = FAMILIES[kind]
     best = None
     for _ in range(20):
         mask = _draw(height, width, fam, scale, rng)

@@ -250,6 +250,31 @@ def run_summary(
     }
 
 
+def build_inpainting_trainer(
+    filters: int = 32, lr: float = 2e-4, adv_weight: float = 0.001, rec_loss: str = "psnr"
+):
+    """The compiled training model a new ``train_inpainter`` run starts from (the benchmark
+    times this same model)."""
+    import keras
+
+    from imgfix.models.context_encoder import (
+        InpaintingGAN,
+        build_context_encoder,
+        build_patch_discriminator,
+    )
+
+    trainer = InpaintingGAN(
+        build_context_encoder(filters=filters),
+        build_patch_discriminator(filters=filters),
+        g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+        d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
+        adv_weight=adv_weight,
+        rec_loss=rec_loss,
+    )
+    trainer.compile()
+    return trainer
+
+
 def train_inpainter(
     data: Path,
     name: str,
@@ -285,12 +310,7 @@ def train_inpainter(
         split_holdout,
         validation_set,
     )
-    from imgfix.models.context_encoder import (
-        MULTIPLE,
-        InpaintingGAN,
-        build_context_encoder,
-        build_patch_discriminator,
-    )
+    from imgfix.models.context_encoder import MULTIPLE
 
     zoo_mod.check_name(name)
     if image_size % MULTIPLE:
@@ -309,16 +329,9 @@ def train_inpainter(
             import imgfix.models  # noqa: F401  registers the custom objects
 
             trainer = keras.saving.load_model(checkpoint, safe_mode=True)
+            trainer.compile()  # InpaintingGAN.compile takes no arguments to restore
         else:
-            trainer = InpaintingGAN(
-                build_context_encoder(filters=filters),
-                build_patch_discriminator(filters=filters),
-                g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-                adv_weight=adv_weight,
-                rec_loss=rec_loss,
-            )
-        trainer.compile()
+            trainer = build_inpainting_trainer(filters, lr, adv_weight, rec_loss)
         # A resumed run draws new crops rather than replaying the ones it started with.
         dataset = inpainting_dataset(
             load_photos(train_files, image_size), image_size, batch_size, seed + trainer.step

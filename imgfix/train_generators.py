@@ -147,6 +147,60 @@ def _rate(optimizer) -> float:
     return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
+def build_trainer(
+    family: str,
+    image_size: int = 48,
+    cond_dim: int = 128,
+    *,
+    z_dim: int = 64,
+    filters: int = 32,
+    lr: float | None = None,
+    d_lr: float | None = None,
+    kl_weight: float | None = None,
+    warmup_steps: int = 2000,
+    rec_weight: float = 10.0,
+    init=None,
+    seed: int = 0,
+):
+    """The compiled training model a new ``train_generator`` run starts from: a
+    ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
+    ``ConditionalVAE`` whose encoder and decoder it takes over). The benchmark times this."""
+    import keras
+
+    from imgfix.models.cgan import ConditionalGAN, build_discriminator, build_generator
+    from imgfix.models.vae import ConditionalVAE, build_encoder
+
+    if family == "vae":
+        trainer = ConditionalVAE(
+            build_encoder(image_size, z_dim, cond_dim, filters),
+            build_generator(image_size, z_dim, cond_dim, filters),
+            kl_weight=1.0 if kl_weight is None else kl_weight,
+            warmup_steps=warmup_steps,
+            seed=seed,
+        )
+        trainer.compile(optimizer=keras.optimizers.Adam(lr or 1e-3))
+        return trainer
+    if init is not None:
+        generator, encoder = init.decoder, init.encoder
+    else:
+        generator, encoder = build_generator(image_size, z_dim, cond_dim, filters), None
+    trainer = ConditionalGAN(
+        generator,
+        build_discriminator(image_size, cond_dim, filters),
+        encoder,
+        # Two time-scale update rule: a spectrally normalised critic learns too slowly at the
+        # generator's rate (at equal rates of 2e-4 it still rated generated images above real
+        # ones after 900 steps).
+        g_optimizer=keras.optimizers.Adam(lr or 1e-4, beta_1=0.0, beta_2=0.99),
+        d_optimizer=keras.optimizers.Adam(d_lr or 4e-4, beta_1=0.0, beta_2=0.99),
+        rec_weight=rec_weight,
+        kl_weight=0.01 if kl_weight is None else kl_weight,
+        seed=seed,
+    )
+    trainer.compile()
+    return trainer
+
+
 def train_generator(
     family: str,
     data: Path,
@@ -182,8 +236,7 @@ def train_generator(
     import keras
 
     from imgfix import zoo as zoo_mod
-    from imgfix.models.cgan import ConditionalGAN, build_discriminator, build_generator
-    from imgfix.models.vae import ConditionalVAE, build_encoder
+    from imgfix.models.vae import ConditionalVAE
 
     zoo_mod.check_name(name)
     if family not in FAMILIES:
@@ -204,40 +257,18 @@ def train_generator(
             trainer = keras.saving.load_model(checkpoint, safe_mode=True)
         else:
             keras.utils.set_random_seed(seed)
-            if family == "vae":
-                trainer = ConditionalVAE(
-                    build_encoder(image_size, z_dim, cond_dim, filters),
-                    build_generator(image_size, z_dim, cond_dim, filters),
-                    kl_weight=1.0 if kl_weight is None else kl_weight,
-                    warmup_steps=warmup_steps,
-                    seed=seed,
-                )
-                trainer.compile(optimizer=keras.optimizers.Adam(lr or 1e-3))
-            else:
-                if init:
-                    import imgfix.models  # noqa: F401  registers the custom objects
+            vae = None
+            if init:
+                import imgfix.models  # noqa: F401  registers the custom objects
 
-                    vae = keras.saving.load_model(init, safe_mode=True)
-                    if not isinstance(vae, ConditionalVAE):
-                        raise InputError(f"--init {init}: not a VAE checkpoint")
-                    generator, encoder = vae.decoder, vae.encoder
-                else:
-                    generator = build_generator(image_size, z_dim, cond_dim, filters)
-                    encoder = None
-                trainer = ConditionalGAN(
-                    generator,
-                    build_discriminator(image_size, cond_dim, filters),
-                    encoder,
-                    # Two time-scale update rule: a spectrally normalised critic learns too
-                    # slowly at the generator's rate (at equal rates of 2e-4 it still rated
-                    # generated images above real ones after 900 steps).
-                    g_optimizer=keras.optimizers.Adam(lr or 1e-4, beta_1=0.0, beta_2=0.99),
-                    d_optimizer=keras.optimizers.Adam(d_lr or 4e-4, beta_1=0.0, beta_2=0.99),
-                    rec_weight=rec_weight,
-                    kl_weight=0.01 if kl_weight is None else kl_weight,
-                    seed=seed,
-                )
-                trainer.compile()
+                vae = keras.saving.load_model(init, safe_mode=True)
+                if not isinstance(vae, ConditionalVAE):
+                    raise InputError(f"--init {init}: not a VAE checkpoint")
+            trainer = build_trainer(
+                family, image_size, cond_dim, z_dim=z_dim, filters=filters, lr=lr, d_lr=d_lr,
+                kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
+                init=vae, seed=seed,
+            )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
         dataset = conditioned_dataset(cond, batch_size, seed + trainer.step)

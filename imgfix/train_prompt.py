@@ -71,6 +71,26 @@ def concept_bank(encoder, kind: str, texts: dict[str, list[str]], names: list[st
     return bank / np.linalg.norm(bank, axis=1, keepdims=True).clip(1e-6)
 
 
+def build_prompt_trainer(
+    kind: str = "ngram", dim: int = 128, image_size: int = 48, lr: float = 1e-3
+):
+    """The compiled CLIP-style model (text tower + image tower) a new ``train_text_encoder``
+    run starts from. The benchmark times this."""
+    import keras
+
+    from imgfix.models.text import build_contrastive, build_image_encoder, build_text_encoder
+
+    model = build_contrastive(build_text_encoder(kind, dim), build_image_encoder(image_size, dim))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(lr, weight_decay=1e-4),
+        loss=[
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ],
+    )
+    return model
+
+
 def train_text_encoder(
     data: Path,
     name: str,
@@ -97,9 +117,6 @@ def train_text_encoder(
     from imgfix.data.captions import load_images, read_corpus
     from imgfix.models.text import (
         TEXT_KINDS,
-        build_contrastive,
-        build_image_encoder,
-        build_text_encoder,
         compact,
         tokenize,
     )
@@ -129,16 +146,7 @@ def train_text_encoder(
             model = keras.saving.load_model(checkpoint, safe_mode=True)
         else:
             keras.utils.set_random_seed(seed)
-            model = build_contrastive(
-                build_text_encoder(kind, dim), build_image_encoder(image_size, dim)
-            )
-            model.compile(
-                optimizer=keras.optimizers.AdamW(lr, weight_decay=1e-4),
-                loss=[
-                    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                ],
-            )
+            model = build_prompt_trainer(kind, dim, image_size, lr)
         text_encoder = model.get_layer(f"text_encoder_{kind}")
         image_encoder = model.get_layer("image_encoder")
         rng = np.random.default_rng(seed + int(model.optimizer.iterations))

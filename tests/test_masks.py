@@ -85,3 +85,22 @@ def test_training_bank_mixes_families_and_sizes():
     areas = bank.reshape(60, -1).mean(1)
     assert (areas > 0).all() and areas.min() < 0.15 and areas.max() > 0.3
     np.testing.assert_array_equal(bank, masks.training_masks(60, 64, seed=3))
+
+
+def test_lama_parameters_follow_the_image_size():
+    thin256, s256 = masks.family_for("thin", 256)
+    thin512, s512 = masks.family_for("thin", 512)
+    assert (thin256.max_strokes, thin256.max_width, s256) == (50, 10, 1.0)
+    assert (thin512.max_strokes, thin512.max_width, s512) == (70, 20, 1.0)
+    assert masks.family_for("thick", 300)[0] is masks.FAMILIES["thick"]
+    assert masks.family_for("thick", 1024) == (masks.FAMILIES_512["thick"], 2.0)
+    # A 512 px thin mask draws the 512 set: the same draws as the 512 set at scale 1 ...
+    fam = masks.FAMILIES_512["thin"]
+    drawn = masks._draw(512, 512, fam, 1.0, np.random.default_rng(3))
+    assert 0 < drawn.mean() <= fam.max_area
+    np.testing.assert_array_equal(
+        masks.random_mask(512, 512, "thin", np.random.default_rng(3)), drawn
+    )
+    # ... while an explicit scale keeps the 256 set (the training masks rely on it).
+    scaled = masks.random_mask(512, 512, "thin", np.random.default_rng(3), scale=2.0)
+    assert not np.array_equal(scaled, drawn)

@@ -17,7 +17,7 @@ def test_default_model_is_shipped_intact_and_has_a_full_card():
     assert card["training_command"].startswith("imgfix ")
     assert card["steps"] > 0 and card["tensorflow"] and card["keras"] and card["created"]
     evaluation = card["metrics"]["evaluation"]
-    assert set(evaluation["images"]) == set(eval_images.CARD_IMAGES)
+    assert set(evaluation["images"]) == set(eval_images.ALL_IMAGES)
     for family in ("medium", "thick"):
         figures = evaluation["families"][family]
         assert {"model_psnr", "model_ssim", "telea-r3_psnr", "telea-r3_ssim"} <= set(figures)

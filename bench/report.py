@@ -1,0 +1,229 @@
+"""``docs/benchmarks.md`` from the JSON files one benchmark run leaves in a folder.
+
+    python -m bench.report --results outputs/bench --out docs/benchmarks.md
+
+Each part of the page is rendered by the module that measured it; this one adds the machine,
+the headline figures and the commands that reproduce them. A missing part is named, not hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MACHINE = "machine.json"  # written by bench.run when a run starts
+
+# stage name -> (JSON file, section title)
+PARTS = {
+    "quality": ("inpaint_quality.json", "Inpainting quality"),
+    "speed": ("speed.json", "Speed and memory"),
+    "throughput": ("throughput.json", "Training throughput"),
+    "generation": ("generation_quality.json", "Generation quality"),
+}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict:
+    """What the figures were measured on; versions come from package metadata, so this does
+    not import TensorFlow."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": cores,
+        "memory_gib": _memory_gib(),
+        "gpu": "none used (TensorFlow runs on the CPU)",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        **{p: _version(p) for p in ("tensorflow", "keras", "numpy", "opencv-python-headless")},
+        "scikit-image": _version("scikit-image"),
+        "commit": _commit(),
+    }
+
+
+def load(results: Path) -> dict[str, dict]:
+    """The parts present in ``results``: stage name -> parsed JSON."""
+    found = {}
+    for stage, (filename, _) in PARTS.items():
+        path = results / filename
+        if path.is_file():
+            found[stage] = json.loads(path.read_text())
+    return found
+
+
+def _machine_table(info: dict) -> str:
+    rows = ["| | |", "|---|---|"]
+    rows += [f"| {key} | {value} |" for key, value in info.items()]
+    return "\n".join(rows)
+
+
+def headline(parts: dict[str, dict]) -> list[str]:
+    """The figures an issue or a release note quotes, each beside its reference."""
+    from bench import speed, throughput
+
+    lines = []
+    if "quality" in parts:
+        for model, entries in parts["quality"]["headline"].items():
+            gains = ", ".join(
+                f"{e['family']} @{e['size']} {e['psnr_gain']:+.2f} dB vs {e['best_classical']}"
+                for e in sorted(entries, key=lambda e: e["size"], reverse=True)
+            )
+            lines.append(f"- **{model} vs the best classical method, PSNR:** {gains}.")
+    if "speed" in parts:
+        lines += speed.headline(parts["speed"])
+    if "throughput" in parts:
+        lines += throughput.headline(parts["throughput"])
+    if "generation" in parts:
+        g = parts["generation"]
+        for name, r in g["models"].items():
+            fonts = g["ceiling"].get("fd_fonts")
+            lines.append(
+                f"- **{name}:** prompt top-1 {100 * r['top1']:.1f}% (chance "
+                f"{100 / g['settings']['concepts']:.2f}%, real-image ceiling "
+                + " / ".join(f"{100 * c['top1']:.1f}%" for c in g["ceiling"]["fonts"].values())
+                + f"), FD {r['fd']:.2f}"
+                + (f" (real font against real font {fonts['fd']:.2f})." if fonts else ".")
+            )
+    return lines
+
+
+def section(stage: str, part: dict, assets: Path, prefix: str) -> str:
+    from bench import generation_quality, inpaint_quality, speed, throughput
+
+    if stage == "quality":
+        return inpaint_quality.section(part, assets, prefix)
+    if stage == "speed":
+        return speed.markdown(part)
+    if stage == "throughput":
+        return throughput.markdown(part)
+    s = part["settings"]
+    text = generation_quality.markdown(
+        part["models"], part["ceiling"], s["concepts"], s["fd_samples"]
+    )
+    grids = [
+        f"![{name}: the first {s['images_per_concept']} samples of 12 concepts]"
+        f"({prefix}generation/{name}.png)"
+        for name in part["models"]
+        if (assets / "generation" / f"{name}.png").is_file()
+    ]
+    return "\n\n".join([text, *grids])
+
+
+def render(results: Path, out: Path, info: dict | None = None) -> str:
+    """Write the page ``out`` (and its plots next to it, under ``bench/``) from ``results``.
+
+    The machine is the one ``bench.run`` recorded when the run started (``machine.json``), so
+    the commit shown is the code that was measured; failing that, this machine now."""
+    from imgfix.io import atomic_write_text
+
+    parts = load(results)
+    assets = out.parent / "bench"
+    assets.mkdir(parents=True, exist_ok=True)
+    recorded = results / MACHINE
+    if info is None:
+        info = json.loads(recorded.read_text()) if recorded.is_file() else machine()
+    quick = str(info.get("run", "")).startswith("quick")
+    page = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench.run`); do not edit by hand. Every figure "
+        "sits beside a reference measured in the same run on the same machine, and every "
+        "timing is a median after a warm-up. Commands to rerun one part are at the end.",
+        "",
+        *(
+            [
+                "**A quick run** (`make bench-quick`): tiny inputs, one run per timing and no "
+                "warm-up. It shows that the harness works; do not quote these figures.",
+                "",
+            ]
+            if quick
+            else []
+        ),  # fmt: skip
+        "## Machine",
+        "",
+        _machine_table(info),
+        "",
+        "## Headline",
+        "",
+        *headline(parts),
+    ]
+    for stage, (_, title) in PARTS.items():
+        page += ["", f"## {title}", ""]
+        if stage in parts:
+            text = section(stage, parts[stage], assets, "bench/")
+            page.append(text)
+            command = parts[stage].get("settings", {}).get("command")
+            if command and command not in text:
+                page += ["", f"Measured with `{command}`."]
+        else:
+            page.append(f"Not measured in this run (no `{PARTS[stage][0]}`).")
+    page += [
+        "",
+        "## Reproduce",
+        "",
+        "- Everything: `make bench` (about 30 minutes on 2 cores; it renders the emoji corpus "
+        "first if `data/emoji` is missing).",
+        "- The harness alone, in under 2 minutes: `make bench-quick` (writes "
+        "`outputs/bench-quick/benchmarks.md`, checks no thresholds).",
+        "- One part: `python -m bench.run --only quality` (or `speed`, `throughput`, "
+        "`generation`), then `python -m bench.report` to re-render this page.",
+    ]
+    text = "\n".join(page) + "\n"
+    atomic_write_text(out, text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("outputs/bench"))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    args = parser.parse_args(argv)
+    render(args.results, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

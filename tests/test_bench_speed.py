@@ -1,0 +1,140 @@
+"""The speed harness on tiny inputs: its clocks measure real work, its photo folder holds distinct
+photos with matching masks, and its tables put every figure next to its reference."""
+
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bench import speed
+from imgfix import io
+
+TINY = "tiny"  # the model in the tiny_zoo fixture (conftest.py)
+
+
+def test_timed_clocked_and_peak_rss_measure_real_work():
+    nap = [sys.executable, "-c", "import time; time.sleep(0.3)"]
+    assert 0.3 <= speed.timed(nap, repeat=1, warmup=0) < 10
+    with pytest.raises(RuntimeError, match="failed"):
+        speed.run([sys.executable, "-c", "raise SystemExit(3)"])
+
+    # The warm-up call is left out and the median ignores one slow outlier.
+    naps = iter([0.5, 0.0, 0.05, 0.05, 0.5])
+    calls = []
+    seconds = speed.clocked(lambda: calls.append(time.sleep(next(naps))), repeat=4, warmup=1)
+    assert len(calls) == 5 and 0.05 <= seconds < 0.3
+
+    idle = speed.peak_rss([sys.executable, "-c", "pass"])
+    hog = speed.peak_rss([sys.executable, "-c", "b = b'x' * (300 * 2**20)"])
+    assert 1 < idle < 150 and hog - idle > 250
+
+
+def test_cold_telea_reference_fills_the_hole(tmp_path):
+    rgb, hole = speed.square_photo("astronaut", 64), speed.medium_mask(64)
+    image, mask, out = tmp_path / "a.png", tmp_path / "m.png", tmp_path / "t.png"
+    speed.save_pair(rgb, hole, image, mask)
+    assert speed.run(speed.telea_command(image, mask, out)) > 0
+    filled = io.load_image(out).pixels
+    assert filled.shape == (64, 64, 3)
+    np.testing.assert_array_equal(filled[~hole], rgb[~hole])
+    assert (filled[hole] != rgb[hole]).any()
+
+
+def test_photo_folder_holds_distinct_photos_with_matching_masks(tmp_path):
+    count = len(speed.eval_images.ALL_IMAGES) + 2  # two photos cut twice from one image
+    paths, mask_dir = speed.photo_folder(tmp_path, count, size=64)
+    assert len(set(paths)) == count and all(p.suffix == ".png" for p in paths)
+    assert sorted(m.name for m in mask_dir.iterdir()) == sorted(p.name for p in paths)
+    pixels = [io.load_image(p).pixels for p in paths]
+    assert all(p.shape == (64, 64, 3) for p in pixels)
+    assert len({p.tobytes() for p in pixels}) == count
+    assert paths[0].stem.endswith("astronaut") and paths[-2].stem.endswith("astronaut")
+    holes = [io.load_mask(mask_dir / p.name, (64, 64)) for p in paths]
+    assert all(0 < h.mean() <= 0.5 for h in holes)
+    assert len({h.tobytes() for h in holes}) == count
+
+
+def test_latency_and_batch_with_the_tiny_model(tiny_zoo, tmp_path):
+    from imgfix.pipelines.inpaint import load_inpainter
+
+    inpainter = load_inpainter(TINY, tiny_zoo)
+    (row,) = speed.latency(inpainter, (64,), repeat=2, warmup=1)
+    assert row["size"] == 64 and 0 < row["hole_fraction"] <= 0.5
+    assert row["imgfix_s"] > 0 and row["telea_s"] > 0
+
+    result = speed.batch(inpainter, tmp_path, count=3, repeat=1, warmup=0, size=64)
+    assert result["photos"] == 3
+    assert result["imgfix_images_per_s"] == pytest.approx(3 / result["imgfix_s"])
+    assert result["telea_images_per_s"] == pytest.approx(3 / result["telea_s"])
+    photos = sorted((tmp_path / "photos").iterdir())
+    for folder, name in (("imgfix-out", "{}.inpainted.png"), ("telea-out", "{}.png")):
+        for photo in photos:
+            before = io.load_image(photo).pixels
+            after = io.load_image(tmp_path / folder / name.format(photo.stem)).pixels
+            hole = io.load_mask(tmp_path / "masks" / photo.name, (64, 64))
+            np.testing.assert_array_equal(after[~hole], before[~hole])
+            assert (after[hole] != before[hole]).any()
+
+
+def test_main_refuses_fewer_than_five_runs(capsys):
+    with pytest.raises(SystemExit):
+        speed.main(["--repeat", "3"])
+    assert "at least 5" in capsys.readouterr().err
+
+
+def results(quick: bool = False) -> dict:
+    return {
+        "settings": {"repeat": 1 if quick else 5, "warmup": not quick, "quick": quick,
+                     "model": "photo-inpainter", "generator": "emoji-cgan",
+                     "command": "python -m bench.speed", "machine": "2 CPU cores"},
+        "startup": {"imgfix_help_s": 0.2, "python_pass_s": 0.02},
+        "cold": {"photo": "astronaut 512x512 PNG", "hole_fraction": 0.47,
+                 "imgfix_inpaint_s": 6.0, "telea_s": 0.3, "import_tensorflow_s": 4.0},
+        "latency": [{"size": 256, "hole_fraction": 0.33, "imgfix_s": 0.1, "telea_s": 0.01},
+                    {"size": 1024, "hole_fraction": 0.4, "imgfix_s": 2.5, "telea_s": 0.5}],
+        "batch": {"photos": 50, "size": 512, "imgfix_s": 25.0, "imgfix_images_per_s": 2.0,
+                  "telea_s": 5.0, "telea_images_per_s": 10.0},
+        "memory": {"skipped": "quick mode"} if quick else {
+            "photo": "4000x3000 JPEG",
+            "runs": [{"hole_percent": 2, "hole_fraction": 0.021, "imgfix_rss_mib": 1400.0,
+                      "imgfix_s": 7.0, "telea_rss_mib": 350.0, "telea_s": 2.0}]},
+        "generation": {"prompt": "cat", "cold_generate_s": 6.0, "import_tensorflow_s": 4.0,
+                       "per_image": [{"n": 1, "imgfix_s_per_image": 0.2,
+                                      "network_s_per_image": 0.1},
+                                     {"n": 64, "imgfix_s_per_image": 0.03,
+                                      "network_s_per_image": 0.01}]},
+    }  # fmt: skip
+
+
+def test_markdown_puts_every_figure_next_to_its_reference():
+    text = speed.markdown(results())
+    assert "median of 5 runs after a warm-up" in text
+    for title in speed.TITLES.values():
+        assert f"### {title}" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    header = "| what | imgfix | reference | reference figure | imgfix / reference |"
+    assert rows.count(header) == len(speed.TITLES)
+    assert all(row.count(" | ") == 4 for row in rows)
+    assert len(rows) - len(speed.TITLES) == 1 + 2 + 2 + 2 + 2 + 3
+    assert "| `imgfix --help` | 200 ms | `python -c pass` | 20 ms | 10.00x |" in text
+    assert '| 6 s | `python -c "import tensorflow"` | 4 s | 1.50x |' in text
+    assert "| 2 images/s |" in text and "| 10 images/s | 0.20x |" in text
+    assert "| 1,400 MiB |" in text and "| 350 MiB | 4.00x |" in text
+    assert "1024x1024 px, 40% hole | 2.5 s |" in text
+    assert "-n 64, per image" in text and "| 30 ms |" in text
+
+    quick = speed.markdown(results(quick=True))
+    assert "one run without a warm-up" in quick and "median" not in quick
+    assert "Skipped (quick mode)." in quick and "MiB" not in quick
+
+
+def test_headline_quotes_each_figure_with_its_reference():
+    lines = speed.headline(results())
+    text = "\n".join(lines)
+    assert "`imgfix --help` 200 ms (`python -c pass` 20 ms)" in text
+    assert "importing TensorFlow alone takes 4 s" in text
+    assert "1,400 MiB (Telea 350 MiB)" in text
+    assert "1024 px 2.5 s vs" in text
+    # Quick runs skip the memory group: no memory line, nothing invented.
+    assert not any("Peak RSS" in line for line in speed.headline(results(quick=True)))
