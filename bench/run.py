@@ -65,9 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     todo = commands(results, assets, args.quick, args.data)
     # The machine and the commit measured, recorded before any part runs (a full run updates
     # the model cards as it goes, which would make the tree look modified).
-    run = "quick" if args.quick else "full"
-    info = {**report.machine(), "run": f"{run}, only {args.only}" if args.only else run}
-    atomic_write_text(results / report.MACHINE, json.dumps(info, indent=1))
+    now = {**report.machine(), "run": "quick" if args.quick else "full"}
+    recorded = results / report.MACHINE
+    if args.only and recorded.is_file():  # a part rerun later: say when, and on which commit
+        info = json.loads(recorded.read_text())
+        info["later reruns"] = [*info.get("later reruns", []),
+                                f"{args.only} on {now['date']} at {now['commit']}"]  # fmt: skip
+    else:
+        info = now
+    atomic_write_text(recorded, json.dumps(info, indent=1))
     if args.only:
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - set(report.PARTS))

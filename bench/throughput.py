@@ -180,8 +180,8 @@ def cases() -> list[Case]:
             lambda rng: _images(rng, 64, 48),
         ),
         Case(
-            "emoji-cgan",
-            "our GAN (imgfix train cgan default: no --init, z 64)",
+            "cgan-default",
+            "a plain conditional GAN at `imgfix train cgan` defaults (no --init, z 64)",
             48,
             32,
             build_cgan,
@@ -189,8 +189,8 @@ def cases() -> list[Case]:
             **dcgan,
         ),
         Case(
-            "emoji-cgan-vaegan",
-            "our VAE-GAN as shipped (make train-cgan: --init from the VAE, z 16)",
+            "emoji-cgan",
+            "the shipped VAE-GAN setup (make train-cgan: --init from the VAE, z 16)",
             48,
             32,
             lambda: build_cgan(init_from_vae=True),
@@ -338,8 +338,8 @@ def headline(results: dict) -> list[str]:
     return [
         "- **Training throughput against keras.io** (same process, image size and batch): "
         + "; ".join(
-            f"{r['name']} {r['images_per_s']:.1f} images/s vs {r['reference']} "
-            f"{r['reference_images_per_s']:.1f}, ratio {r['ratio']:.2f}"
+            f"{r['name']} {r['images_per_s']:.1f} images/s against "
+            f"{r['reference_images_per_s']:.1f} for the {r['reference']} (ratio {r['ratio']:.2f})"
             for r in rows
         )
         + "."

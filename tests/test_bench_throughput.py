@@ -108,16 +108,16 @@ def test_cases_use_the_training_commands_defaults():
     commands = {
         "photo-inpainter": cli.train_inpainter,
         "emoji-vae": cli.train_vae,
+        "cgan-default": cli.train_cgan,
         "emoji-cgan": cli.train_cgan,
-        "emoji-cgan-vaegan": cli.train_cgan,
         "prompt-encoder": cli.train_text,
     }
     assert set(by_name) == set(commands)
     for name, command in commands.items():
         assert by_name[name].batch_size == _cli_default(command, "batch_size"), name
         assert by_name[name].image_size == _cli_default(command, "image_size"), name
-    assert by_name["emoji-cgan"].reference == by_name["emoji-cgan-vaegan"].reference
-    assert "DCGAN" in by_name["emoji-cgan"].reference
+    assert by_name["cgan-default"].reference == by_name["emoji-cgan"].reference
+    assert "DCGAN" in by_name["cgan-default"].reference
     assert "VAE" in by_name["emoji-vae"].reference
 
 
