@@ -187,6 +187,7 @@ def test_headline_quotes_only_models_with_a_reference(quick):
     row = results["models"][0]
     other = {**row, "name": "other", "reference": None, "ratio": None}
     (line,) = tp.headline({**results, "models": [row, other]})
-    assert f"{tp.QUICK} {row['images_per_s']:.1f} images/s vs keras.io VAE" in line
+    assert f"{tp.QUICK} {row['images_per_s']:.1f} images/s against " in line
+    assert f"{row['reference_images_per_s']:.1f} for the keras.io VAE" in line
     assert f"ratio {row['ratio']:.2f}" in line and "other" not in line
     assert tp.headline({**results, "models": [other]}) == []
