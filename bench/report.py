@@ -140,15 +140,71 @@ def headline(parts: dict[str, dict]) -> list[str]:
     return lines
 
 
+def paired_bars(pairs: list[tuple[str, float, str, float]], path: Path, xlabel: str) -> None:
+    """Horizontal bars on a log axis: each of our figures right above its reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imgfix.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.7 * len(pairs)))
+    for i, (label, ours, ref_label, ref) in enumerate(reversed(pairs)):
+        y = 2 * i
+        ax.barh(y + 0.4, ours, 0.8, color="tab:blue", label="imgfix" if i == 0 else None)
+        ax.barh(y - 0.4, ref, 0.8, color="tab:gray", label="reference" if i == 0 else None)
+        ax.text(ours, y + 0.4, f" {label}: {ours:.3g}", va="center", fontsize=7)
+        ax.text(ref, y - 0.4, f" {ref_label}: {ref:.3g}", va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    lo = min(min(p[1], p[3]) for p in pairs)
+    hi = max(max(p[1], p[3]) for p in pairs)
+    ax.set_xlim(lo / 2, hi * 60)  # room for the labels
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _cold_pairs(part: dict) -> list[tuple[str, float, str, float]]:
+    pairs = []
+    if "startup" in part:
+        st = part["startup"]
+        pairs.append(("imgfix --help", st["imgfix_help_s"], "python -c pass", st["python_pass_s"]))
+    if "cold" in part:
+        c = part["cold"]
+        pairs.append(("cold imgfix inpaint", c["imgfix_inpaint_s"], "cold Telea", c["telea_s"]))
+    gen = part.get("generation") or {}
+    if "cold_generate_s" in gen:
+        pairs.append(("cold imgfix generate", gen["cold_generate_s"], "import tensorflow",
+                      gen["import_tensorflow_s"]))  # fmt: skip
+    return pairs
+
+
 def section(stage: str, part: dict, assets: Path, prefix: str) -> str:
     from bench import generation_quality, inpaint_quality, speed, throughput
 
     if stage == "quality":
         return inpaint_quality.section(part, assets, prefix)
     if stage == "speed":
-        return speed.markdown(part)
+        pairs = _cold_pairs(part)
+        if not pairs:
+            return speed.markdown(part)
+        paired_bars(pairs, assets / "cold-start.png", "wall seconds, log scale")
+        return speed.markdown(part) + f"\n![cold start against references]({prefix}cold-start.png)"
     if stage == "throughput":
-        return throughput.markdown(part)
+        pairs = [(r["name"], r["images_per_s"], r["reference"].split(",")[0],
+                  r["reference_images_per_s"]) for r in part["models"] if r["ratio"]]  # fmt: skip
+        if not pairs:
+            return throughput.markdown(part)
+        paired_bars(pairs, assets / "training-throughput.png", "training images/s, log scale")
+        return (
+            throughput.markdown(part)
+            + f"\n\n![training throughput against keras.io]({prefix}training-throughput.png)"
+        )
     s = part["settings"]
     text = generation_quality.markdown(
         part["models"], part["ceiling"], s["concepts"], s["fd_samples"]

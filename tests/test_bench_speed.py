@@ -138,3 +138,15 @@ def test_headline_quotes_each_figure_with_its_reference():
     assert "1024 px 2.5 s vs" in text
     # Quick runs skip the memory group: no memory line, nothing invented.
     assert not any("Peak RSS" in line for line in speed.headline(results(quick=True)))
+
+
+def test_the_page_section_plots_each_cold_start_beside_its_reference(tmp_path):
+    from bench import report
+
+    text = report.section("speed", results(), tmp_path, "bench/")
+    assert text.startswith(speed.markdown(results()))
+    assert text.endswith("![cold start against references](bench/cold-start.png)")
+    assert (tmp_path / "cold-start.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p[0] for p in report._cold_pairs(results())] == [
+        "imgfix --help", "cold imgfix inpaint", "cold imgfix generate"
+    ]  # fmt: skip

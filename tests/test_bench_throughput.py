@@ -191,3 +191,13 @@ def test_headline_quotes_only_models_with_a_reference(quick):
     assert f"{row['reference_images_per_s']:.1f} for the keras.io VAE" in line
     assert f"ratio {row['ratio']:.2f}" in line and "other" not in line
     assert tp.headline({**results, "models": [other]}) == []
+
+
+def test_the_page_section_plots_ours_beside_the_reference(quick, tmp_path):
+    from bench import report
+
+    results, _ = quick
+    text = report.section("throughput", results, tmp_path, "")
+    assert text.startswith(tp.markdown(results))
+    assert "![training throughput against keras.io](training-throughput.png)" in text
+    assert (tmp_path / "training-throughput.png").read_bytes()[:4] == b"\x89PNG"
