@@ -150,3 +150,14 @@ def test_the_page_section_plots_each_cold_start_beside_its_reference(tmp_path):
     assert [p[0] for p in report._cold_pairs(results())] == [
         "imgfix --help", "cold imgfix inpaint", "cold imgfix generate"
     ]  # fmt: skip
+
+
+def test_the_tensorflow_memory_floor_sits_beside_the_largest_hole():
+    data = results()
+    data["memory"]["import_tensorflow_rss_mib"] = 700.0
+    text = speed.markdown(data)
+    assert (
+        '| 1,400 MiB | `python -c "import tensorflow"` (the runtime alone) | 700 MiB | 2.00x |'
+        in text
+    )
+    assert "importing TensorFlow alone peaks at 700 MiB." in "\n".join(speed.headline(data))
