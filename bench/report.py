@@ -275,7 +275,9 @@ def render(results: Path, out: Path, info: dict | None = None) -> str:
         "- The harness alone, in under 2 minutes: `make bench-quick` (writes "
         "`outputs/bench-quick/benchmarks.md`, checks no thresholds).",
         "- One part: `python -m bench.run --only quality` (or `speed`, `throughput`, "
-        "`generation`), then `python -m bench.report` to re-render this page.",
+        "`generation`) reruns it and re-renders this page from every part's latest JSON in "
+        "`outputs/bench`; the Machine table lists such later reruns. `python -m bench.report` "
+        "only re-renders.",
     ]
     text = "\n".join(page) + "\n"
     atomic_write_text(out, text)
