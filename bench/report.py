@@ -24,6 +24,7 @@ MACHINE = "machine.json"  # written by bench.run when a run starts
 PARTS = {
     "quality": ("inpaint_quality.json", "Inpainting quality"),
     "speed": ("speed.json", "Speed and memory"),
+    "parity": ("runtime_parity.json", "LiteRT against TensorFlow"),
     "throughput": ("throughput.json", "Training throughput"),
     "generation": ("generation_quality.json", "Generation quality"),
 }
@@ -57,7 +58,14 @@ def _version(package: str) -> str:
 
 
 # What the figures depend on; the cards and docs a run itself rewrites are left out.
-CODE = ("imgfix", "bench", "pyproject.toml", "models_zoo/*.keras", "examples")
+CODE = (
+    "imgfix",
+    "bench",
+    "pyproject.toml",
+    "models_zoo/*.keras",
+    "models_zoo/*.tflite",
+    "examples",
+)
 
 
 def _commit() -> str:
@@ -83,10 +91,13 @@ def machine() -> dict:
         "cpu": _cpu_model(),
         "cores": cores,
         "memory_gib": _memory_gib(),
-        "gpu": "none used (TensorFlow runs on the CPU)",
+        "gpu": "none used: inference on LiteRT (and TensorFlow rows), training on TensorFlow, CPU",
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        **{p: _version(p) for p in ("tensorflow", "keras", "numpy", "opencv-python-headless")},
+        **{
+            p: _version(p)
+            for p in ("ai-edge-litert", "tensorflow", "keras", "numpy", "opencv-python-headless")
+        },
         "scikit-image": _version("scikit-image"),
         "commit": _commit(),
     }
@@ -112,7 +123,7 @@ def _machine_table(info: dict) -> str:
 
 def headline(parts: dict[str, dict]) -> list[str]:
     """The figures an issue or a release note quotes, each beside its reference."""
-    from bench import speed, throughput
+    from bench import runtime_parity, speed, throughput
 
     lines = []
     if "quality" in parts:
@@ -124,6 +135,8 @@ def headline(parts: dict[str, dict]) -> list[str]:
             lines.append(f"- **{model} vs the best classical method, PSNR:** {gains}.")
     if "speed" in parts:
         lines += speed.headline(parts["speed"])
+    if "parity" in parts:
+        lines += runtime_parity.headline(parts["parity"])
     if "throughput" in parts:
         lines += throughput.headline(parts["throughput"])
     if "generation" in parts:
@@ -177,6 +190,9 @@ def _cold_pairs(part: dict) -> list[tuple[str, float, str, float]]:
     if "cold" in part:
         c = part["cold"]
         pairs.append(("cold imgfix inpaint", c["imgfix_inpaint_s"], "cold Telea", c["telea_s"]))
+        if "imgfix_inpaint_tf_s" in c:
+            pairs.append(("cold inpaint, TensorFlow", c["imgfix_inpaint_tf_s"],
+                          "import tensorflow", c["import_tensorflow_s"]))  # fmt: skip
     gen = part.get("generation") or {}
     if "cold_generate_s" in gen:
         pairs.append(("cold imgfix generate", gen["cold_generate_s"], "import tensorflow",
@@ -185,8 +201,10 @@ def _cold_pairs(part: dict) -> list[tuple[str, float, str, float]]:
 
 
 def section(stage: str, part: dict, assets: Path, prefix: str) -> str:
-    from bench import generation_quality, inpaint_quality, speed, throughput
+    from bench import generation_quality, inpaint_quality, runtime_parity, speed, throughput
 
+    if stage == "parity":
+        return runtime_parity.markdown(part)
     if stage == "quality":
         return inpaint_quality.section(part, assets, prefix)
     if stage == "speed":
@@ -274,7 +292,7 @@ def render(results: Path, out: Path, info: dict | None = None) -> str:
         "first if `data/emoji` is missing).",
         "- The harness alone, in under 2 minutes: `make bench-quick` (writes "
         "`outputs/bench-quick/benchmarks.md`, checks no thresholds).",
-        "- One part: `python -m bench.run --only quality` (or `speed`, `throughput`, "
+        "- One part: `python -m bench.run --only quality` (or `speed`, `parity`, `throughput`, "
         "`generation`) reruns it and re-renders this page from every part's latest JSON in "
         "`outputs/bench`; the Machine table lists such later reruns. `python -m bench.report` "
         "only re-renders.",

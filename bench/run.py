@@ -31,6 +31,7 @@ def commands(results: Path, assets: Path, quick: bool, data: Path) -> dict[str, 
                "--figure", assets / "inpaint-side-by-side.png"]  # fmt: skip
     speed = ["bench.speed", "--json", results / "speed.json"]
     throughput = ["bench.throughput", "--json", results / "throughput.json"]
+    parity = ["bench.runtime_parity", "--json", results / "runtime_parity.json"]
     generation = ["bench.generation_quality", "--data", data, "--grids", assets / "generation",
                   "--json", results / "generation_quality.json"]  # fmt: skip
     if quick:
@@ -38,11 +39,12 @@ def commands(results: Path, assets: Path, quick: bool, data: Path) -> dict[str, 
                     "--methods", "telea-r3,ns-r3,biharmonic,coarse-fill,mean-colour"]  # fmt: skip
         speed.append("--quick")
         throughput.append("--quick")
+        parity.append("--quick")
         generation += ["--k", "1", "--samples", "64"]
     else:
         quality.append("--update-card")
         generation.append("--update-card")
-    parts = {"quality": quality, "speed": speed, "throughput": throughput}
+    parts = {"quality": quality, "speed": speed, "parity": parity, "throughput": throughput}
     if (data / "captions.jsonl").is_file():
         parts["generation"] = generation
     return {stage: [sys.executable, "-m", *map(str, argv)] for stage, argv in parts.items()}

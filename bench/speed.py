@@ -10,16 +10,21 @@ after round, so both see the same machine load. Cold figures start a fresh proce
 in-process figures load the model once and call the pipeline. Peak RSS comes from ``getrusage``
 of the finished child process (one run each).
 
+Inference runs on LiteRT by default on the CPU; every imgfix figure is also measured on the
+TensorFlow path (``--runtime tensorflow``), which a GPU uses, as a row of its own:
+
 - start-up: ``imgfix --help`` against ``python -c pass``;
-- cold: ``imgfix inpaint`` on a 512x512 photo against OpenCV Telea in a cold process, and against
-  ``python -c "import tensorflow"``, the floor any TensorFlow program pays;
+- cold: ``imgfix inpaint`` on a 512x512 photo against OpenCV Telea in a cold process, against
+  ``python -c "import tensorflow"``, and against the same command on TensorFlow;
 - latency: ``Inpainter.fill`` per image at 256, 512 and 1024 px against ``cv2.inpaint`` (Telea)
-  on the same input;
+  on the same input, and LiteRT against TensorFlow;
 - batch: ``inpaint_batch`` over a folder of 50 photos against a Telea loop over the same files;
 - memory: peak RSS of ``imgfix inpaint`` on a 4000x3000 photo with a 2% and a 30% hole against
-  a cold Telea process on the same files;
+  a cold Telea process on the same files, and the floors of importing each runtime;
 - generation: cold ``imgfix generate --prompt cat`` against ``import tensorflow``, and the time per
   image in process at ``-n 1`` and ``-n 64`` against the generator network alone.
+
+``TARGETS`` are the fast-runtime issue's bars; the page says which are met.
 
 The photos are the held-out evaluation images (``bench.eval_images``) with ``medium`` random masks.
 """
@@ -58,6 +63,11 @@ MASK_FAMILY = "medium"
 PROMPT = "cat"
 GENERATE_COUNTS = (1, 64)
 TELEA_RADIUS = 3
+RUNTIMES = {"litert": "LiteRT", "tensorflow": "TensorFlow"}
+TF_FLAG = ["--runtime", "tensorflow"]
+LITERT_IMPORT = "from ai_edge_litert.interpreter import Interpreter"
+# The fast-runtime issue's bars: (label, figure, limit) read by ``targets``.
+BATCH_BEFORE = 2.15  # images/s of the TensorFlow-only release, docs/benchmarks.md at 6c42556
 # A cold OpenCV Telea process: read image and mask, fill, write. argv: image mask output.
 TELEA_SCRIPT = (
     "import sys, cv2; im = cv2.imread(sys.argv[1], cv2.IMREAD_COLOR); "
@@ -205,8 +215,9 @@ def startup(repeat: int, warmup: int = 1) -> dict:
 def cold(
     imgfix: list[str], folder: Path, model: str, generator: str, repeat: int, warmup: int = 1
 ) -> dict:
-    """Cold ``imgfix inpaint`` of the 512x512 photo, a cold Telea on it, a bare TensorFlow
-    import and a cold ``imgfix generate --prompt cat``, in turn."""
+    """Cold ``imgfix inpaint`` of the 512x512 photo (LiteRT, then TensorFlow), a cold Telea on
+    it, a bare TensorFlow import and a cold ``imgfix generate --prompt cat`` (both runtimes),
+    in turn."""
     hole = medium_mask(COLD_SIZE)
     image, mask = folder / "photo-512.png", folder / "photo-512-mask.png"
     save_pair(square_photo(COLD_PHOTO, COLD_SIZE), hole, image, mask)
@@ -220,9 +231,11 @@ def cold(
     ]  # fmt: skip
     commands = {
         "imgfix_inpaint_s": command,
+        "imgfix_inpaint_tf_s": [*imgfix, *TF_FLAG, *command[len(imgfix) :]],
         "telea_s": telea_command(image, mask, folder / "photo-512-telea.png"),
         "import_tensorflow_s": [sys.executable, "-c", "import tensorflow"],
         "imgfix_generate_s": generate,
+        "imgfix_generate_tf_s": [*imgfix, *TF_FLAG, *generate[len(imgfix) :]],
     }
     return {
         "photo": f"{COLD_PHOTO} {COLD_SIZE}x{COLD_SIZE} PNG",
@@ -246,24 +259,27 @@ def memory(imgfix: list[str], folder: Path, model: str) -> dict:
         }
         for key, cmd in (
             ("imgfix", command),
+            ("imgfix_tf", [*imgfix, *TF_FLAG, *command[len(imgfix) :]]),
             ("telea", telea_command(photo, mask, folder / "t.jpg")),
         ):
             start = time.perf_counter()
             row[f"{key}_rss_mib"] = peak_rss(cmd)
             row[f"{key}_s"] = time.perf_counter() - start
         rows.append(row)
-    # How much of imgfix's peak is the TensorFlow runtime itself, whatever the photo.
-    tensorflow_rss = peak_rss([sys.executable, "-c", "import tensorflow"])
+    # How much of a peak is the runtime itself, whatever the photo.
     return {
         "photo": "4000x3000 JPEG (examples/sunset.jpg upscaled)",
         "runs": rows,
-        "import_tensorflow_rss_mib": tensorflow_rss,
+        "import_tensorflow_rss_mib": peak_rss([sys.executable, "-c", "import tensorflow"]),
+        "import_litert_rss_mib": peak_rss([sys.executable, "-c", LITERT_IMPORT]),
     }
 
 
-def latency(inpainter: Any, sizes: tuple[int, ...], repeat: int, warmup: int = 1) -> list[dict]:
-    """Seconds per ``Inpainter.fill`` and per ``cv2.inpaint`` (Telea) on the same square crop of
-    the evaluation photo with the same ``medium`` hole, for each size."""
+def latency(
+    inpainters: dict[str, Any], sizes: tuple[int, ...], repeat: int, warmup: int = 1
+) -> list[dict]:
+    """Seconds per ``Inpainter.fill`` on each runtime and per ``cv2.inpaint`` (Telea) on the
+    same square crop of the evaluation photo with the same ``medium`` hole, for each size."""
     import cv2
 
     rows = []
@@ -271,7 +287,10 @@ def latency(inpainter: Any, sizes: tuple[int, ...], repeat: int, warmup: int = 1
         rgb, hole = square_photo(COLD_PHOTO, size), medium_mask(size)
         hole8 = hole.astype(np.uint8) * 255
         calls = {
-            "imgfix_s": partial(inpainter.fill, io.Picture(rgb).rgb(), hole),
+            **{
+                _key("imgfix", rt, "s"): partial(filler.fill, rgb, hole)
+                for rt, filler in inpainters.items()
+            },
             "telea_s": partial(cv2.inpaint, rgb, hole8, TELEA_RADIUS, cv2.INPAINT_TELEA),
         }
         rows.append(
@@ -284,16 +303,23 @@ def latency(inpainter: Any, sizes: tuple[int, ...], repeat: int, warmup: int = 1
     return rows
 
 
+def _key(what: str, runtime: str, unit: str) -> str:
+    """Result keys: ``imgfix_s`` for LiteRT (the default runtime), ``imgfix_tf_s`` for
+    TensorFlow."""
+    return f"{what}_tf_{unit}" if runtime == "tensorflow" else f"{what}_{unit}"
+
+
 def batch(
-    inpainter: Any,
+    inpainters: dict[str, Any],
     folder: Path,
     count: int,
     repeat: int,
     warmup: int = 1,
     size: int = BATCH_SIZE,
 ) -> dict:
-    """Images per second of ``inpaint_batch`` over ``count`` photo files with a mask folder,
-    and of a loop of OpenCV Telea over the same files (reading and writing PNGs too)."""
+    """Images per second of ``inpaint_batch`` on each runtime over ``count`` photo files with a
+    mask folder, and of a loop of OpenCV Telea over the same files (reading and writing PNGs
+    too)."""
     import cv2
 
     from imgfix.pipelines.inpaint import InpaintOptions, inpaint_batch
@@ -303,7 +329,7 @@ def batch(
     telea_dir.mkdir(parents=True, exist_ok=True)
     options = InpaintOptions(overwrite=True)
 
-    def imgfix_run() -> None:
+    def imgfix_run(inpainter: Any) -> None:
         results = inpaint_batch(inpainter, photos, mask_dir, out_dir, options)
         failed = [r.message for r in results if not r.ok]
         if failed:
@@ -318,44 +344,41 @@ def batch(
             )
             cv2.imwrite(str(telea_dir / photo.name), filled)
 
-    medians = interleaved({"imgfix": imgfix_run, "telea": telea_run}, repeat, warmup)
-    imgfix_s, telea_s = medians["imgfix"], medians["telea"]
-    return {
-        "photos": count,
-        "size": size,
-        "imgfix_s": imgfix_s,
-        "imgfix_images_per_s": count / imgfix_s,
-        "telea_s": telea_s,
-        "telea_images_per_s": count / telea_s,
-    }
+    calls = {rt: partial(imgfix_run, filler) for rt, filler in inpainters.items()}
+    medians = interleaved({**calls, "telea": telea_run}, repeat, warmup)
+    result: dict[str, Any] = {"photos": count, "size": size}
+    for key in (*inpainters, "telea"):
+        what = "telea" if key == "telea" else "imgfix"
+        result[_key(what, key, "s")] = medians[key]
+        result[_key(what, key, "images_per_s")] = count / medians[key]
+    return result
 
 
 def generation(
-    generator: Any, counts: tuple[int, ...], folder: Path, repeat: int, warmup: int = 1
+    generators: dict[str, Any], counts: tuple[int, ...], folder: Path, repeat: int, warmup: int = 1
 ) -> list[dict]:
-    """Seconds per image of ``generate`` (prompt to PNG files at the default 256 px) for ``-n``
-    in ``counts``, and of the generator network alone on the same noise and prompt vector."""
+    """Seconds per image of ``generate`` (prompt to PNG files at the default 256 px) on each
+    runtime for ``-n`` in ``counts``, and of the LiteRT generator network alone on the same
+    noise and prompt vector."""
     from imgfix.pipelines import generate as pipeline
 
-    temperature = float(generator.card.get("sampling", {}).get("temperature", 1.0))
+    first = next(iter(generators.values()))
+    temperature = float(first.card.get("sampling", {}).get("temperature", 1.0))
     rows = []
     for n in counts:
         options = pipeline.GenerateOptions(n=n, seed=0, temperature=temperature)
-        run_pipeline = partial(
-            pipeline.generate, generator, [PROMPT], options, out_dir=folder / f"generated-{n}"
-        )
-        z = np.random.default_rng(0).standard_normal((n, generator.z_dim)).astype(np.float32)
-        cond = np.repeat(generator.conditions([PROMPT]), n, axis=0)
-        network = partial(generator.model.predict, [z * temperature, cond], batch_size=256,
-                          verbose=0)  # fmt: skip
-        medians = interleaved({"imgfix": run_pipeline, "network": network}, repeat, warmup)
-        rows.append(
-            {
-                "n": n,
-                "imgfix_s_per_image": medians["imgfix"] / n,
-                "network_s_per_image": medians["network"] / n,
-            }
-        )
+        calls = {
+            rt: partial(pipeline.generate, gen, [PROMPT], options, out_dir=folder / f"{rt}-{n}")
+            for rt, gen in generators.items()
+        }
+        z = np.random.default_rng(0).standard_normal((n, first.z_dim)).astype(np.float32)
+        cond = np.repeat(first.conditions([PROMPT]), n, axis=0)
+        calls["network"] = partial(first.network, z * temperature, cond)
+        medians = interleaved(calls, repeat, warmup)
+        row: dict[str, Any] = {"n": n, "network_s_per_image": medians.pop("network") / n}
+        for rt, seconds in medians.items():
+            row[_key("imgfix", rt, "s_per_image")] = seconds / n
+        rows.append(row)
     return rows
 
 
@@ -374,58 +397,132 @@ _UNITS: dict[str, Callable[[float], str]] = {
 
 
 def _rows(group: str, data: Any) -> list[tuple[str, float, str, str, float]]:
-    """(what, imgfix figure, unit, reference, reference figure) for one results group."""
+    """(what, imgfix figure, unit, reference, reference figure) for one results group. Each
+    LiteRT figure is followed by the same figure on TensorFlow, against the LiteRT one."""
     tf_floor = '`python -c "import tensorflow"`'
+    on_tf = "`--runtime tensorflow`"
     if group == "startup":
         return [("`imgfix --help`", data["imgfix_help_s"], "s", "`python -c pass`",
                  data["python_pass_s"])]  # fmt: skip
     if group == "cold":
         what = f"cold `imgfix inpaint`, {data['photo']}, {data['hole_fraction']:.0%} hole (medium)"
-        return [
-            (what, data["imgfix_inpaint_s"], "s",
+        rows = [
+            (f"{what}, LiteRT", data["imgfix_inpaint_s"], "s",
              f"OpenCV Telea r{TELEA_RADIUS} in a cold `python -c` (read, fill, write PNG)",
              data["telea_s"]),
-            (what, data["imgfix_inpaint_s"], "s", tf_floor, data["import_tensorflow_s"]),
+            (f"{what}, LiteRT", data["imgfix_inpaint_s"], "s", tf_floor,
+             data["import_tensorflow_s"]),
         ]  # fmt: skip
+        if "imgfix_inpaint_tf_s" in data:
+            rows.append((f"{what}, TensorFlow ({on_tf})", data["imgfix_inpaint_tf_s"], "s",
+                         "the same on LiteRT", data["imgfix_inpaint_s"]))  # fmt: skip
+        return rows
     if group == "latency":
-        return [
-            (f"`Inpainter.fill`, {r['size']}x{r['size']} px, {r['hole_fraction']:.0%} hole",
-             r["imgfix_s"], "s", f"`cv2.inpaint` Telea r{TELEA_RADIUS}, same input", r["telea_s"])
-            for r in data
-        ]  # fmt: skip
+        rows = []
+        for r in data:
+            what = f"`Inpainter.fill`, {r['size']}x{r['size']} px, {r['hole_fraction']:.0%} hole"
+            ref = f"`cv2.inpaint` Telea r{TELEA_RADIUS}, same input"
+            rows.append((f"{what}, LiteRT", r["imgfix_s"], "s", ref, r["telea_s"]))
+            if "imgfix_tf_s" in r:
+                rows.append((f"{what}, TensorFlow", r["imgfix_tf_s"], "s", "the same on LiteRT",
+                             r["imgfix_s"]))  # fmt: skip
+        return rows
     if group == "batch":
         what = f"`inpaint_batch`, {data['photos']} photos of {data['size']} px, PNG in and out"
         ref = f"loop of OpenCV Telea r{TELEA_RADIUS}, same files, PNG in and out"
-        return [
-            (what, data["imgfix_images_per_s"], "img/s", ref, data["telea_images_per_s"]),
-            (f"{what}: wall time", data["imgfix_s"], "s", ref, data["telea_s"]),
-        ]
+        rows = [
+            (f"{what}, LiteRT", data["imgfix_images_per_s"], "img/s", ref,
+             data["telea_images_per_s"]),
+            (f"{what}, LiteRT: wall time", data["imgfix_s"], "s", ref, data["telea_s"]),
+        ]  # fmt: skip
+        if "imgfix_tf_images_per_s" in data:
+            rows.append((f"{what}, TensorFlow", data["imgfix_tf_images_per_s"], "img/s",
+                         "the same on LiteRT", data["imgfix_images_per_s"]))  # fmt: skip
+        return rows
     if group == "memory":
         rows = []
         for r in data["runs"]:
             what = f"`imgfix inpaint`, {data['photo']}, {r['hole_percent']}% hole"
             ref = f"cold OpenCV Telea r{TELEA_RADIUS} process, same files"
-            rows.append((f"peak RSS, {what}", r["imgfix_rss_mib"], "MiB", ref, r["telea_rss_mib"]))
-            rows.append((f"wall time (one run), {what}", r["imgfix_s"], "s", ref, r["telea_s"]))
-        if "import_tensorflow_rss_mib" in data:
-            last = data["runs"][-1]
-            what = f"peak RSS, `imgfix inpaint`, {last['hole_percent']}% hole"
-            floor = '`python -c "import tensorflow"` (the runtime alone)'
-            rows.append(
-                (what, last["imgfix_rss_mib"], "MiB", floor, data["import_tensorflow_rss_mib"])
-            )
+            rows.append((f"peak RSS, {what}, LiteRT", r["imgfix_rss_mib"], "MiB", ref,
+                         r["telea_rss_mib"]))  # fmt: skip
+            if "imgfix_tf_rss_mib" in r:
+                rows.append((f"peak RSS, {what}, TensorFlow", r["imgfix_tf_rss_mib"], "MiB",
+                             "the same on LiteRT", r["imgfix_rss_mib"]))  # fmt: skip
+            rows.append((f"wall time (one run), {what}, LiteRT", r["imgfix_s"], "s", ref,
+                         r["telea_s"]))  # fmt: skip
+        last = data["runs"][-1]
+        for key, label, imgfix_key in (
+            ("import_litert_rss_mib", f'`python -c "{LITERT_IMPORT}"`', "imgfix_rss_mib"),
+            ("import_tensorflow_rss_mib", tf_floor, "imgfix_tf_rss_mib"),
+        ):
+            if key in data and imgfix_key in last:
+                runtime = "LiteRT" if imgfix_key == "imgfix_rss_mib" else "TensorFlow"
+                what = f"peak RSS, `imgfix inpaint`, {last['hole_percent']}% hole, {runtime}"
+                rows.append((what, last[imgfix_key], "MiB", f"{label} (the runtime alone)",
+                             data[key]))  # fmt: skip
         return rows
     if group == "generation":
-        rows = [(f"cold `imgfix generate --prompt {data['prompt']}`", data["cold_generate_s"],
-                 "s", tf_floor, data["import_tensorflow_s"])]  # fmt: skip
+        what = f"cold `imgfix generate --prompt {data['prompt']}`"
+        rows = [(f"{what}, LiteRT", data["cold_generate_s"], "s", tf_floor,
+                 data["import_tensorflow_s"])]  # fmt: skip
+        if "cold_generate_tf_s" in data:
+            rows.append((f"{what}, TensorFlow ({on_tf})", data["cold_generate_tf_s"], "s",
+                         "the same on LiteRT", data["cold_generate_s"]))  # fmt: skip
         for r in data.get("per_image", []):
-            rows.append(
-                (f"`generate`, -n {r['n']}, per image (PNG files at 256 px)",
-                 r["imgfix_s_per_image"], "s", "the generator network alone (`model.predict`)",
-                 r["network_s_per_image"])
-            )  # fmt: skip
+            what = f"`generate`, -n {r['n']}, per image (PNG files at 256 px)"
+            network = "the generator network alone (LiteRT)"
+            rows.append((f"{what}, LiteRT", r["imgfix_s_per_image"], "s", network,
+                         r["network_s_per_image"]))  # fmt: skip
+            if "imgfix_tf_s_per_image" in r:
+                rows.append((f"{what}, TensorFlow", r["imgfix_tf_s_per_image"], "s",
+                             "the same on LiteRT", r["imgfix_s_per_image"]))  # fmt: skip
         return rows
     raise KeyError(group)
+
+
+def targets(results: dict) -> list[tuple[str, float, str, float, bool]]:
+    """The fast-runtime issue's bars: (what, figure, unit, limit, met) for each figure the
+    results hold."""
+    rows = []
+    cold = results.get("cold") or {}
+    if "imgfix_inpaint_s" in cold:
+        seconds = cold["imgfix_inpaint_s"]
+        rows.append(("cold `imgfix inpaint`, 512 px", seconds, "s", 1.0, seconds <= 1.0))
+        ratio = seconds / cold["telea_s"]
+        rows.append(("the same / a cold Telea process", ratio, "x", 4.0, ratio <= 4.0))
+    gen = results.get("generation") or {}
+    if "cold_generate_s" in gen:
+        seconds = gen["cold_generate_s"]
+        rows.append(("cold `imgfix generate --prompt cat`", seconds, "s", 1.0, seconds <= 1.0))
+    memory = results.get("memory") or {}
+    for run in memory.get("runs", []):
+        if run["hole_percent"] == 2:
+            mib = run["imgfix_rss_mib"]
+            rows.append(("peak RSS, 4000x3000, 2% hole", mib, "MiB", 400.0, mib <= 400.0))
+    for r in results.get("latency") or []:
+        if r["size"] == 512 and "imgfix_tf_s" in r:
+            ratio = r["imgfix_s"] / r["imgfix_tf_s"]
+            rows.append(("`fill` at 512 px, LiteRT / TensorFlow", ratio, "x", 1.0, ratio <= 1.0))
+    batch_figures = results.get("batch") or {}
+    if "imgfix_images_per_s" in batch_figures:
+        rate = batch_figures["imgfix_images_per_s"]
+        limit = 2 * BATCH_BEFORE
+        rows.append(("batch throughput, 50 photos", rate, "img/s", limit, rate >= limit))
+    return rows
+
+
+def _targets_table(results: dict) -> list[str]:
+    rows = targets(results)
+    if not rows:
+        return []
+    lines = ["", "### Targets (the fast-runtime issue)", "", "| what | measured | target | met |",
+             "|---|---|---|---|"]  # fmt: skip
+    for what, value, unit, limit, met in rows:
+        fmt = _UNITS.get(unit, lambda v: f"{v:.2f}x")
+        bound = "≥" if unit == "img/s" else "≤"
+        lines.append(f"| {what} | {fmt(value)} | {bound} {fmt(limit)} | {'yes' if met else 'no'} |")
+    return lines
 
 
 TITLES = {
@@ -451,6 +548,7 @@ def markdown(results: dict) -> str:
         "",
         f"Command: `{settings['command']}`",
     ]
+    lines += _targets_table(results)
     for group, title in TITLES.items():
         data = results.get(group)
         lines += ["", f"### {title}", ""]
@@ -467,8 +565,14 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tf(value: float | None, unit: Callable[[float], str] = _seconds) -> str:
+    return "" if value is None else f"; on TensorFlow {unit(value)}"
+
+
 def headline(results: dict) -> list[str]:
-    """The cold-start, latency and memory figures a release note quotes, with references."""
+    """The cold-start, latency and memory figures a release note quotes, with references: each
+    on LiteRT (the default on a CPU), with the TensorFlow path beside it."""
+    mib = _UNITS["MiB"]
     lines = []
     if "startup" in results:
         st = results["startup"]
@@ -480,7 +584,8 @@ def headline(results: dict) -> list[str]:
         c = results["cold"]
         lines.append(
             f"- **Cold inpaint** ({c['photo']}): {_seconds(c['imgfix_inpaint_s'])}, against "
-            f"{_seconds(c['telea_s'])} for a cold OpenCV Telea process; importing TensorFlow "
+            f"{_seconds(c['telea_s'])} for a cold OpenCV Telea process"
+            f"{_tf(c.get('imgfix_inpaint_tf_s'))}; importing TensorFlow "
             f"alone takes {_seconds(c['import_tensorflow_s'])}."
         )
     if results.get("generation") and "cold_generate_s" in results["generation"]:
@@ -488,40 +593,62 @@ def headline(results: dict) -> list[str]:
         per = {r["n"]: r["imgfix_s_per_image"] for r in g.get("per_image", [])}
         lines.append(
             f"- **Cold generate** (`imgfix generate --prompt {g['prompt']}`): "
-            f"{_seconds(g['cold_generate_s'])} "
+            f"{_seconds(g['cold_generate_s'])}{_tf(g.get('cold_generate_tf_s'))} "
             f"(TensorFlow import {_seconds(g['import_tensorflow_s'])})"
             + "".join(f"; in process {_seconds(v)} per image at -n {n}" for n, v in per.items())
             + "."
         )
     if results.get("latency"):
         lines.append(
-            "- **In-process latency** (`Inpainter.fill` vs `cv2.inpaint` Telea): "
+            "- **In-process latency** (`Inpainter.fill` on LiteRT vs `cv2.inpaint` Telea"
+            "; TensorFlow): "
             + ", ".join(
                 f"{r['size']} px {_seconds(r['imgfix_s'])} vs {_seconds(r['telea_s'])}"
+                + (f" ({_seconds(r['imgfix_tf_s'])})" if "imgfix_tf_s" in r else "")
                 for r in results["latency"]
             )
             + "."
         )
     if results.get("batch") and "imgfix_images_per_s" in results["batch"]:
         b = results["batch"]
+        rate = b.get("imgfix_tf_images_per_s")
         lines.append(
             f"- **Batch:** {b['imgfix_images_per_s']:.3g} images/s over {b['photos']} photos of "
-            f"{b['size']} px (an OpenCV Telea loop: {b['telea_images_per_s']:.3g} images/s)."
+            f"{b['size']} px{_tf(rate, _UNITS['img/s'])} "
+            f"(an OpenCV Telea loop: {b['telea_images_per_s']:.3g} images/s)."
         )
     if results.get("memory") and results["memory"].get("runs"):
         m = results["memory"]
         lines.append(
             f"- **Peak RSS** ({m['photo']}): "
             + ", ".join(
-                f"{r['hole_percent']}% hole {r['imgfix_rss_mib']:,.0f} MiB "
-                f"(Telea {r['telea_rss_mib']:,.0f} MiB)"
+                f"{r['hole_percent']}% hole {mib(r['imgfix_rss_mib'])}"
+                + (
+                    f" (TensorFlow {mib(r['imgfix_tf_rss_mib'])})"
+                    if "imgfix_tf_rss_mib" in r
+                    else ""
+                )
+                + f", Telea {mib(r['telea_rss_mib'])}"
                 for r in m["runs"]
             )
             + (
-                f"; importing TensorFlow alone peaks at {m['import_tensorflow_rss_mib']:,.0f} MiB."
+                f"; importing TensorFlow alone peaks at {mib(m['import_tensorflow_rss_mib'])}"
                 if "import_tensorflow_rss_mib" in m
-                else "."
+                else ""
             )
+            + (
+                f", LiteRT at {mib(m['import_litert_rss_mib'])}"
+                if "import_litert_rss_mib" in m
+                else ""
+            )
+            + "."
+        )
+    met = targets(results)
+    if met:
+        lines.append(
+            f"- **Targets:** {sum(row[-1] for row in met)} of {len(met)} met"
+            + "".join(f"; missed: {row[0]}" for row in met if not row[-1])
+            + "."
         )
     return lines
 
@@ -593,21 +720,23 @@ def main(argv: list[str] | None = None) -> dict:
         results["generation"] = {
             "prompt": PROMPT,
             "cold_generate_s": results["cold"].pop("imgfix_generate_s"),
+            "cold_generate_tf_s": results["cold"].pop("imgfix_generate_tf_s"),
             "import_tensorflow_s": results["cold"]["import_tensorflow_s"],
         }
-        # Then the pipelines in this process.
+        # Then the pipelines in this process, on both runtimes, taking turns.
         from imgfix import runtime
         from imgfix.pipelines.generate import load_generator
         from imgfix.pipelines.inpaint import load_inpainter
 
-        tf = runtime.setup("auto", 0)
+        tf = runtime.setup("cpu", 0)
         results["settings"]["machine"] += f", TensorFlow {tf.__version__}"
-        inpainter = load_inpainter(args.model, args.zoo)
-        results["latency"] = latency(inpainter, sizes, repeat, warmup)
-        results["batch"] = batch(inpainter, folder / "batch", photos, repeat, warmup)
-        gen = load_generator(args.generator, args.zoo)
+        chosen = {rt: runtime.Settings(device="cpu", runtime=rt) for rt in RUNTIMES}
+        inpainters = {rt: load_inpainter(args.model, args.zoo, s) for rt, s in chosen.items()}
+        results["latency"] = latency(inpainters, sizes, repeat, warmup)
+        results["batch"] = batch(inpainters, folder / "batch", photos, repeat, warmup)
+        generators = {rt: load_generator(args.generator, args.zoo, s) for rt, s in chosen.items()}
         results["generation"]["per_image"] = generation(
-            gen, GENERATE_COUNTS, folder / "generate", repeat, warmup
+            generators, GENERATE_COUNTS, folder / "generate", repeat, warmup
         )
     results["settings"]["total_s"] = time.perf_counter() - began
     results = _rounded(results)

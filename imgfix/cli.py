@@ -66,6 +66,18 @@ class Device(str, Enum):
     gpu = "gpu"
 
 
+class Runtime(str, Enum):
+    auto = "auto"
+    litert = "litert"
+    tensorflow = "tensorflow"
+
+
+class Weights(str, Enum):
+    auto = "auto"
+    float32 = "float32"
+    float16 = "float16"
+
+
 class TextKind(str, Enum):
     ngram = "ngram"
     gru = "gru"
@@ -87,6 +99,15 @@ class Globals:
     json: bool = False
     debug: bool = False
     zoo: Path | None = None
+    runtime: str = "auto"
+    threads: int | None = None
+
+    @property
+    def settings(self) -> Any:
+        """The ``runtime.Settings`` that loading a model for inference takes."""
+        from imgfix.runtime import Settings
+
+        return Settings(self.device, self.runtime, self.threads, self.seed)
 
     @property
     def chatty(self) -> bool:
@@ -164,7 +185,21 @@ def _options(
         Device.auto,
         "--device",
         case_sensitive=False,
-        help="Where models run: auto uses a GPU when TensorFlow sees one.",
+        help="Where models run: auto uses a GPU when there is one (NVIDIA), else the CPU.",
+    ),
+    runtime: Runtime = typer.Option(
+        Runtime.auto,
+        "--runtime",
+        case_sensitive=False,
+        help="Inference runtime: auto runs LiteRT on the CPU and TensorFlow on a GPU.",
+    ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        max=256,
+        help="CPU threads for LiteRT [one per CPU].",
+        show_default=False,
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed every random generator."),
     quiet: bool = typer.Option(
@@ -188,7 +223,14 @@ def _options(
     if seed is not None and not 0 <= seed < 2**32:
         raise InputError(f"--seed {seed}: choose between 0 and {2**32 - 1}")
     _globals = Globals(
-        device=device.value, seed=seed, quiet=quiet, json=json_output, debug=debug, zoo=zoo
+        device=device.value,
+        seed=seed,
+        quiet=quiet,
+        json=json_output,
+        debug=debug,
+        zoo=zoo,
+        runtime=runtime.value,
+        threads=threads,
     )
     ctx.obj = _globals
 
@@ -262,7 +304,7 @@ def inpaint(
             "-o/--output takes a single input file; use --out-dir for several", param_hint="'-o'"
         )
 
-    from imgfix import runtime, zoo
+    from imgfix import zoo
     from imgfix.pipelines import inpaint as pipeline
 
     options = pipeline.InpaintOptions(
@@ -284,9 +326,8 @@ def inpaint(
             raise InputError(f"{target}: output {what}; use --overwrite to replace it")
         _check_pair(image, mask, options)
         zoo.read_card(name, g.zoo, kind="inpainter")
-        runtime.setup(g.device, g.seed)
-        inpainter = pipeline.load_inpainter(name, g.zoo)
-        result = pipeline.inpaint_file(inpainter, image, mask, target, options)
+        inpainter = pipeline.load_inpainter(name, g.zoo, g.settings)
+        result = pipeline.inpaint_file(inpainter, image, mask, target, options, last=True)
         if result.warning:
             _warn(result.warning)
         if g.json:
@@ -299,8 +340,7 @@ def inpaint(
     if not images:
         raise InputError(f"{mask}: the mask is the only input image")
     zoo.read_card(name, g.zoo, kind="inpainter")
-    runtime.setup(g.device, g.seed)
-    inpainter = pipeline.load_inpainter(name, g.zoo)
+    inpainter = pipeline.load_inpainter(name, g.zoo, g.settings)
     with _progress(g, "inpainting", len(images)) as (progress, update):
 
         def on_result(result: Any) -> None:
@@ -415,10 +455,7 @@ def generate(
         for p in prompts:
             pipeline.label_index(card.get("concepts", []), p)
 
-    from imgfix import runtime
-
-    runtime.setup(g.device, g.seed)
-    generator = pipeline.load_generator(name, g.zoo)
+    generator = pipeline.load_generator(name, g.zoo, g.settings)
     with _progress(g, "generating", len(prompts)) as (_, update):
         results, written = pipeline.generate(
             generator,
@@ -767,8 +804,18 @@ def _leaves(metrics: Any) -> dict:
 
 
 def _model_mb(folder: Path, name: str) -> str:
-    path = folder / f"{name}.keras"
-    return f"{path.stat().st_size / 1e6:.1f}" if path.is_file() else "-"
+    """Megabytes of the model's files (.keras and .tflite)."""
+    paths = [folder / f"{name}.keras", folder / f"{name}.tflite"]
+    sizes = [p.stat().st_size for p in paths if p.is_file()]
+    return f"{sum(sizes) / 1e6:.1f}" if sizes else "-"
+
+
+def _runtime_label(card: dict) -> str:
+    """What runs the model on the CPU: its .tflite on LiteRT, else the .keras on TensorFlow."""
+    entry = card.get("runtime")
+    if isinstance(entry, dict) and entry.get("file"):
+        return f"litert ({entry.get('weights', '?')})"
+    return "tensorflow"
 
 
 @zoo_app.command("list")
@@ -786,7 +833,7 @@ def zoo_list(ctx: typer.Context) -> None:
         _info(g, f"no models in {folder}")
         return
     table = Table(title=f"models in {folder}")
-    for column in ("name", "kind", "size", "steps", "metrics"):
+    for column in ("name", "kind", "size", "steps", "runtime", "metrics"):
         table.add_column(column, overflow="fold")
     table.add_column("MB", justify="right")
     for card in cards:
@@ -796,6 +843,7 @@ def zoo_list(ctx: typer.Context) -> None:
             str(card.get("kind", "?")),
             str(card.get("image_size", "")),
             str(card.get("steps", "")),
+            _runtime_label(card),
             card["error"] if "error" in card else _format_value(key_metrics),
             _model_mb(folder, card["name"]),
         )
@@ -894,10 +942,44 @@ def zoo_import(
 
     g = _g(ctx)
     written = zoo.import_model(file, name=name, card=card, zoo=g.zoo)
+    problem = (written.get("runtime") or {}).get("error")
+    if problem:
+        _warn(f"'{written['name']}' will run on TensorFlow: {problem}")
     if g.json:
         _emit_json(written)
     else:
         _info(g, f"imported '{written['name']}' (sha256 {written['sha256'][:12]}...)")
+
+
+@zoo_app.command("export-runtime")
+def zoo_export_runtime(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(
+        None, help="Model names (default: every model).", show_default=False
+    ),
+    weights: Weights = typer.Option(
+        Weights.auto,
+        "--weights",
+        case_sensitive=False,
+        help="Weight storage in the .tflite: auto is float16 above 2 M parameters.",
+    ),
+) -> None:
+    """Rebuild models' LiteRT files (.tflite) from their .keras files."""
+    from imgfix import runtime, zoo
+
+    g = _g(ctx)
+    names = names or [card["name"] for card in zoo.list_cards(g.zoo)]
+    for name in names:
+        zoo.read_card(name, g.zoo)
+    runtime.setup(g.device, g.seed)
+    cards = []
+    for name in names:
+        card = zoo.export_runtime(name, g.zoo, weights.value)
+        cards.append(card)
+        entry = card["runtime"]
+        _info(g, f"wrote {entry['file']} ({entry['weights']}, {entry['bytes'] / 1e6:.1f} MB)")
+    if g.json:
+        _emit_json(cards)
 
 
 @zoo_app.command("export")
@@ -1006,12 +1088,12 @@ def data_emoji(
 
 @app.command()
 def info(ctx: typer.Context) -> None:
-    """Show versions, the devices TensorFlow sees and the zoo folder."""
+    """Show versions, the inference runtime and why, the devices and the zoo folder."""
     from imgfix import runtime
 
     g = _g(ctx)
-    runtime.setup(g.device, g.seed)
-    details = runtime.device_info(g.zoo)
+    runtime.setup(g.device, g.seed, g.threads)
+    details = runtime.device_info(g.zoo, g.settings)
     if g.json:
         _emit_json(details)
     else:

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -74,32 +74,65 @@ class Picture:
     def max_value(self) -> int:
         return 65535 if self.pixels.dtype == np.uint16 else 255
 
+    def colour(self) -> np.ndarray:
+        """H x W x 3 in the pixels' own dtype, without a copy: grey is broadcast, alpha left
+        out. The inpainting pipeline reads its crops from here, so a 12 MP photo is never
+        converted to float whole."""
+        px = self.pixels if self.pixels.ndim == 3 else self.pixels[:, :, None]
+        if px.shape[2] >= 3:
+            return px[:, :, :3]
+        return np.broadcast_to(px[:, :, :1], (self.height, self.width, 3))
+
     def rgb(self) -> np.ndarray:
         """Float32 H x W x 3 in [0, 1] for the models: grey is replicated, alpha dropped."""
-        px = self.pixels if self.pixels.ndim == 3 else self.pixels[:, :, None]
-        colour = px[:, :, :3] if px.shape[2] >= 3 else np.repeat(px[:, :, :1], 3, axis=2)
-        return colour.astype(np.float32) / np.float32(self.max_value)
+        return self.colour().astype(np.float32) / np.float32(self.max_value)
 
     def with_fill(self, rgb: np.ndarray, hole: np.ndarray) -> Picture:
-        """Copy with the hole replaced by `rgb`; everything else (and all alpha) stays bit-exact.
+        """Copy with the hole replaced by `rgb` (H x W x 3 floats in [0, 1]); everything else
+        (and all alpha) stays bit-exact."""
+        rgb = np.asarray(rgb)
+        if rgb.shape != (self.height, self.width, 3):
+            raise ValueError(f"rgb is {rgb.shape}, expected {(self.height, self.width, 3)}")
+        return self.with_patches([((0, 0, self.height, self.width), rgb)], hole)
+
+    def with_patches(
+        self,
+        patches: Iterable[tuple[tuple[int, int, int, int], np.ndarray]],
+        hole: np.ndarray,
+        in_place: bool = False,
+    ) -> Picture:
+        """Copy with the hole pixels inside each ``(top, left, bottom, right)`` box taken from
+        its patch (the box's (h, w, 3) floats in [0, 1]); everything else stays bit-exact.
+        ``in_place`` writes into these pixels instead of a copy (36 MB less at 12 MP).
 
         Only the hole is quantised, so an inpainting round trip never degrades the known pixels.
         """
         hole = np.asarray(hole, dtype=bool)
-        rgb = np.asarray(rgb)
         if hole.shape != (self.height, self.width):
             raise ValueError(f"hole is {hole.shape}, image is {(self.height, self.width)}")
-        if rgb.shape != (self.height, self.width, 3):
-            raise ValueError(f"rgb is {rgb.shape}, expected {(self.height, self.width, 3)}")
         squeeze = self.pixels.ndim == 2
-        out = self.pixels[:, :, None].copy() if squeeze else self.pixels.copy()
-        values = np.nan_to_num(rgb[hole].astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
-        if self.channels in (1, 2):
-            values = (values @ _LUMA)[:, None]
-        top = self.max_value
-        quantised = np.clip(np.rint(values * top), 0, top).astype(out.dtype)
-        out[hole, : quantised.shape[1]] = quantised
+        out = self.pixels[:, :, None] if squeeze else self.pixels
+        if not (in_place and out.flags.writeable):
+            out = out.copy()
+        top_value = self.max_value
+        for (top, left, bottom, right), patch in patches:
+            crop_hole = hole[top:bottom, left:right]
+            values = np.asarray(patch)[crop_hole]
+            if self.channels in (1, 2):
+                columns = [_finite(values) @ _LUMA]
+            else:
+                columns = [values[:, c] for c in range(3)]
+            target = out[top:bottom, left:right]
+            # One channel at a time in float64: a patch may cover most of a 12 MP photo.
+            for c, column in enumerate(columns):
+                level = np.clip(np.rint(_finite(column) * top_value), 0, top_value)
+                target[crop_hole, c] = level.astype(out.dtype)
         return replace(self, pixels=out[:, :, 0] if squeeze else out, info=dict(self.info))
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """Float64 with NaN as 0 and infinities as 1 and 0: a fill never writes garbage pixels."""
+    return np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=1.0, neginf=0.0)
 
 
 def _check_file(path: Path) -> None:
@@ -232,7 +265,9 @@ def load_image(path: str | os.PathLike) -> Picture:
         raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
     if icc is None:
         info.pop("icc_profile", None)
-    return Picture(pixels=np.ascontiguousarray(pixels), format=fmt, info=info, path=path)
+    # Writeable (Pillow's arrays are views of read-only bytes), so a fill can go in place.
+    pixels = np.require(pixels, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+    return Picture(pixels=pixels, format=fmt, info=info, path=path)
 
 
 def load_mask(

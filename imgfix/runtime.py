@@ -1,32 +1,141 @@
-"""Starting TensorFlow quietly on the device the user asked for.
+"""Where and how models run: the LiteRT runtime on the CPU, TensorFlow on a GPU and for training.
 
-Only the commands that run a model call ``setup``, so ``imgfix --help`` and file checks stay fast.
+``imgfix inpaint`` and ``generate`` run a model's ``.tflite`` file with LiteRT
+(``ai-edge-litert``) when they run on the CPU: it starts in a tenth of a second, where importing
+TensorFlow takes about five. TensorFlow runs the ``.keras`` file instead when a GPU is asked for
+or found (``--device gpu``, or ``auto`` with an NVIDIA device node present), when
+``--runtime tensorflow`` is given, for a model without a ``.tflite``, and where no LiteRT wheel
+exists. ``choose`` makes that decision without importing either, and says why.
+
+Both runtimes are wrapped to look the same to the pipelines: a model is called with its named
+inputs as NumPy arrays and returns a NumPy array (``LiteRTModel``, ``KerasModel``).
+
 TensorFlow's native code prints start-up chatter (oneDNN, CUDA probing) through absl before its
-own log level applies; that goes to file descriptor 2, so it is captured while TensorFlow starts
-and replayed only if starting fails.
+own log level applies, and LiteRT announces its XNNPACK delegate; that goes to file descriptor
+2, so it is captured while they start and replayed only if starting fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from imgfix.errors import ImgfixError, InputError
 
 DEVICES = ("auto", "cpu", "gpu")
+RUNTIMES = ("auto", "litert", "tensorflow")
+MAX_THREADS = 256
 
 _configured: str | None = None
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The user's choices: ``--device``, ``--runtime``, ``--threads`` (None: one per CPU the
+    process may use) and ``--seed``."""
+
+    device: str = "auto"
+    runtime: str = "auto"
+    threads: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The runtime that will run models, and why, in words for ``imgfix info``."""
+
+    runtime: str  # "litert" or "tensorflow"
+    reason: str
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's count)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def threads(settings: Settings) -> int:
+    """The thread count LiteRT gets: ``--threads``, else one per usable CPU (LiteRT's own
+    default is a single thread)."""
+    if settings.threads is None:
+        return cpu_count()
+    if not 1 <= settings.threads <= MAX_THREADS:
+        raise InputError(f"--threads {settings.threads}: choose between 1 and {MAX_THREADS}")
+    return settings.threads
+
+
+def gpu_device() -> str | None:
+    """An NVIDIA GPU's device node or driver entry, found without importing TensorFlow; None
+    when there is none, or when ``CUDA_VISIBLE_DEVICES`` hides every GPU."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return None
+    found = sorted(glob.glob("/dev/nvidia[0-9]*"))
+    found = found or sorted(glob.glob("/proc/driver/nvidia/gpus/*"))
+    return found[0] if found else None
+
+
+def litert_installed() -> bool:
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def choose(settings: Settings) -> Choice:
+    """Which runtime runs inference under these settings, and why; imports neither."""
+    if settings.device not in DEVICES:
+        raise InputError(f"--device {settings.device}: must be one of {', '.join(DEVICES)}")
+    if settings.runtime not in RUNTIMES:
+        raise InputError(f"--runtime {settings.runtime}: must be one of {', '.join(RUNTIMES)}")
+    if settings.runtime == "litert" and settings.device == "gpu":
+        raise InputError("--runtime litert runs on the CPU only; drop --device gpu")
+    if settings.runtime == "tensorflow":
+        return Choice("tensorflow", "--runtime tensorflow")
+    if settings.device == "gpu" and settings.runtime == "auto":
+        return Choice("tensorflow", "--device gpu: TensorFlow runs the GPU")
+    if settings.device == "auto" and settings.runtime == "auto":
+        node = gpu_device()
+        if node is not None:
+            return Choice("tensorflow", f"--device auto found an NVIDIA GPU ({node})")
+    if not litert_installed():
+        if settings.runtime == "litert":
+            raise ImgfixError(
+                "--runtime litert: ai-edge-litert is not installed (no wheel for "
+                f"{platform.system()} {platform.machine()}?); use --runtime tensorflow"
+            )
+        return Choice(
+            "tensorflow",
+            f"ai-edge-litert is not installed ({platform.system()} {platform.machine()})",
+        )
+    why = "--runtime litert" if settings.runtime == "litert" else f"--device {settings.device}"
+    if settings.device == "auto" and settings.runtime == "auto":
+        why = "no GPU found"
+    return Choice("litert", f"{why}: LiteRT runs the .tflite files on the CPU")
+
+
+def warn_once(key: str, text: str) -> None:
+    """A warning on stderr, printed once per process for each ``key``."""
+    if key not in _warned:
+        _warned.add(key)
+        print(f"imgfix: warning: {text}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def _native_stderr_captured() -> Iterator[None]:
-    """Send fd 2 to a temporary file for the duration; replay it if the block raises."""
+def quiet_native_stderr(replay: bool = True) -> Iterator[None]:
+    """Send fd 2 to a temporary file for the duration; replay it if the block raises (unless
+    ``replay`` is False: the caller reports the failure itself)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -39,9 +148,10 @@ def _native_stderr_captured() -> Iterator[None]:
             yield
         except BaseException:
             os.dup2(saved, 2)
-            sink.seek(0)
-            with contextlib.suppress(OSError):
-                os.write(2, sink.read())
+            if replay:
+                sink.seek(0)
+                with contextlib.suppress(OSError):
+                    os.write(2, sink.read())
             raise
         finally:
             with contextlib.suppress(OSError, ValueError):
@@ -50,12 +160,151 @@ def _native_stderr_captured() -> Iterator[None]:
             os.close(saved)
 
 
-def _import_tensorflow() -> ModuleType:
+# --- the two runtimes, one interface -----------------------------------------------------------
+
+
+class LiteRTModel:
+    """A ``.tflite`` model in one LiteRT interpreter, called as ``model(name=array, ...)``.
+
+    The input tensors are resized, and the interpreter's tensors allocated again, only when a
+    call's shapes differ from the last call's, so a batch of same-sized crops plans once. One
+    instance serves every call of a process; it is not thread-safe.
+    """
+
+    runtime = "litert"
+
+    def __init__(self, path: str | os.PathLike, num_threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._make = lambda: Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter = self._make()
+        self.path = Path(path)
+        self.threads = num_threads
+        runner = self.interpreter.get_signature_runner()
+        self._inputs = {name: d for name, d in runner.get_input_details().items()}
+        outputs = list(runner.get_output_details().values())
+        if len(outputs) != 1:
+            raise ImgfixError(f"{self.path.name}: expected one output, found {len(outputs)}")
+        self._output = outputs[0]["index"]
+        self._shapes: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self._inputs)
+
+    def release(self) -> None:
+        """Free the interpreter's working memory (about 300 MB after a 512 x 512 crop of the
+        inpainter); the next call starts a new interpreter."""
+        self.interpreter = None
+        self._shapes = {}
+
+    def __call__(self, **arrays: np.ndarray) -> np.ndarray:
+        if set(arrays) != set(self._inputs):
+            raise ValueError(f"inputs {sorted(arrays)}; the model takes {sorted(self._inputs)}")
+        if self.interpreter is None:
+            self.interpreter = self._make()
+        shapes = {name: tuple(np.shape(a)) for name, a in arrays.items()}
+        if shapes != self._shapes:
+            for name, shape in shapes.items():
+                self.interpreter.resize_tensor_input(self._inputs[name]["index"], shape)
+            with quiet_native_stderr():  # the first allocation announces the XNNPACK delegate
+                self.interpreter.allocate_tensors()
+            self._shapes = shapes
+        for name, array in arrays.items():
+            detail = self._inputs[name]
+            self.interpreter.set_tensor(
+                detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"])
+            )
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output)
+
+
+class KerasModel:
+    """A Keras model behind the same interface as ``LiteRTModel``: named NumPy arrays in, one
+    NumPy array out, run in inference mode."""
+
+    runtime = "tensorflow"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def release(self) -> None:
+        """Nothing to free: TensorFlow keeps its own pools."""
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.model.inputs]
+
+    def __call__(self, **arrays: np.ndarray) -> np.ndarray:
+        from keras import ops
+
+        if set(arrays) != set(self.input_names):
+            raise ValueError(f"inputs {sorted(arrays)}; the model takes {self.input_names}")
+        inputs = [arrays[name] for name in self.input_names]
+        result = self.model(inputs if len(inputs) > 1 else inputs[0], training=False)
+        return ops.convert_to_numpy(result)
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc's ``malloc_trim``; elsewhere a no-op).
+    Decoding a 12 MP photo and its mask frees about 35 MB that glibc would otherwise keep
+    mapped through the fill, where it would add to the peak."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def batched(model: Any, batch_size: int, **arrays: np.ndarray) -> np.ndarray:
+    """``model(**arrays)`` over slices of at most ``batch_size`` rows, concatenated: bounded
+    memory for long inputs (1,652 prompts, -n 1024)."""
+    total = len(next(iter(arrays.values())))
+    if total <= batch_size:
+        return model(**arrays)
+    parts = [
+        model(**{name: a[start : start + batch_size] for name, a in arrays.items()})
+        for start in range(0, total, batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def load(
+    name: str, zoo: str | os.PathLike | None, kind: str, settings: Settings | None = None
+) -> tuple[LiteRTModel | KerasModel, dict]:
+    """Zoo model ``name`` ready to call on the runtime ``choose`` picks, after checking its kind
+    and the sha256 of the file that runs. A model without a ``.tflite`` runs on TensorFlow, with
+    a warning (once)."""
+    from imgfix import zoo as model_zoo
+
+    settings = settings or Settings()
+    choice = choose(settings)
+    card = model_zoo.read_card(name, zoo, kind)
+    if choice.runtime == "litert":
+        path = model_zoo.runtime_file(name, zoo)
+        if path is not None:
+            return LiteRTModel(path, threads(settings)), card
+        why = (card.get("runtime") or {}).get("error") or "it has no .tflite file"
+        warn_once(
+            f"no-litert:{name}",
+            f"model '{name}' runs on TensorFlow, slower to start: {why} "
+            f"(imgfix zoo export-runtime {name} makes one)",
+        )
+    setup(settings.device, settings.seed, settings.threads)
+    model, card = model_zoo.load_model(name, zoo, kind)
+    return KerasModel(model), card
+
+
+# --- TensorFlow ---------------------------------------------------------------------------------
+
+
+def import_tensorflow() -> ModuleType:
+    """The ``tensorflow`` module, imported without its start-up noise (no device choice)."""
     # 3 also hides the "E0000" lines that oneDNN and Grappler print for harmless fallbacks
     # (half-precision tables, optimizer rewrites); set the variable yourself to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _native_stderr_captured():
+    with quiet_native_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the CUDA probe logs at first use; keep it captured
@@ -67,8 +316,9 @@ def _import_tensorflow() -> ModuleType:
     return tf
 
 
-def setup(device: str = "auto", seed: int | None = None) -> ModuleType:
-    """Import TensorFlow without its start-up noise, choose the device and seed everything.
+def setup(device: str = "auto", seed: int | None = None, threads: int | None = None) -> ModuleType:
+    """Import TensorFlow without its start-up noise, choose the device and seed everything;
+    ``threads`` caps TensorFlow's CPU thread pools when given.
 
     Must run before any model is built: TensorFlow fixes its visible devices at first use.
     Returns the ``tensorflow`` module.
@@ -76,7 +326,7 @@ def setup(device: str = "auto", seed: int | None = None) -> ModuleType:
     global _configured
     if device not in DEVICES:
         raise InputError(f"--device {device}: must be one of {', '.join(DEVICES)}")
-    tf = _import_tensorflow()
+    tf = import_tensorflow()
     if _configured is None:
         gpus = tf.config.list_physical_devices("GPU")
         if device == "gpu" and not gpus:
@@ -85,6 +335,10 @@ def setup(device: str = "auto", seed: int | None = None) -> ModuleType:
                 "installed without CUDA: pip install 'imgfix[gpu]'); use --device cpu or auto"
             )
         try:
+            if threads is not None:
+                with contextlib.suppress(RuntimeError):  # too late once TensorFlow has run ops
+                    tf.config.threading.set_intra_op_parallelism_threads(threads)
+                    tf.config.threading.set_inter_op_parallelism_threads(threads)
             if device == "cpu":
                 tf.config.set_visible_devices([], "GPU")
             else:
@@ -92,9 +346,10 @@ def setup(device: str = "auto", seed: int | None = None) -> ModuleType:
                     tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as exc:
             raise ImgfixError(f"--device {device}: TensorFlow has already started ({exc})") from exc
-        _configured = device
-    elif _configured != device:
-        raise ImgfixError(f"--device {device}: TensorFlow already runs with --device {_configured}")
+        _configured = "cpu" if device == "cpu" or not gpus else "gpu"
+    elif device != "auto" and device != _configured:
+        # auto takes whatever runs; cpu and gpu must match what TensorFlow already uses.
+        raise ImgfixError(f"--device {device}: TensorFlow already runs on the {_configured}")
     if seed is not None:
         import keras
 
@@ -110,16 +365,17 @@ def _gpu_name(tf: ModuleType, gpu: Any) -> str:
     return gpu.name
 
 
-def device_info(zoo: str | os.PathLike | None = None) -> dict:
-    """Versions, devices and paths: what a bug report needs, in one place."""
+def device_info(zoo: str | os.PathLike | None = None, settings: Settings | None = None) -> dict:
+    """Versions, devices, the inference runtime and why, and paths: what a bug report needs."""
     import keras
-    import numpy
     import PIL
 
     import imgfix
     from imgfix import zoo as model_zoo
 
-    tf = _import_tensorflow()
+    settings = settings or Settings()
+    choice = choose(settings)
+    tf = import_tensorflow()
     build = {}
     with contextlib.suppress(Exception):
         build = dict(tf.sysconfig.get_build_info())
@@ -129,12 +385,17 @@ def device_info(zoo: str | os.PathLike | None = None) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "imgfix": imgfix.__version__,
+        "inference_runtime": choice.runtime,
+        "inference_runtime_reason": choice.reason,
+        "threads": threads(settings) if choice.runtime == "litert" else settings.threads,
+        "litert": importlib.metadata.version("ai-edge-litert") if litert_installed() else None,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
         "pillow": PIL.__version__,
         "cuda_build": build.get("cuda_version") or None,
         "cudnn_build": build.get("cudnn_version") or None,
+        "gpu_device_node": gpu_device(),
         "devices": [d.name for d in tf.config.list_physical_devices("CPU")]
         + [_gpu_name(tf, g) for g in gpus],
         "device": _gpu_name(tf, visible[0]) if visible else "CPU",

@@ -1,10 +1,13 @@
-"""The model zoo: a folder of ``<name>.keras`` files, each with a ``<name>.json`` card.
+"""The model zoo: a folder of ``<name>.keras`` files, each with a ``<name>.json`` card and,
+for the LiteRT runtime, a ``<name>.tflite`` converted from the ``.keras`` (``export.py``).
 
-The card records where the model came from (data, command, steps, metrics) and the sha256 of
-its file. Every load checks that hash first, so a truncated download or a modified file fails
-with a clear message instead of a Keras stack trace, and models load with ``safe_mode=True`` so
-a ``.keras`` file cannot run code. Reading cards needs no TensorFlow, which keeps ``zoo list``
-and the name checks of other commands fast.
+The ``.keras`` file is the source of truth: training resumes from it and TensorFlow runs it.
+The ``.tflite`` is what ``inpaint`` and ``generate`` run on the CPU. The card records where the
+model came from (data, command, steps, metrics) and the sha256 of both files, under ``sha256``
+and ``runtime.sha256``. Every load checks the hash of the file it reads, so a truncated download
+or a modified file fails with a clear message instead of a stack trace, and ``.keras`` files
+load with ``safe_mode=True`` so they cannot run code. Reading cards needs no TensorFlow, which
+keeps ``zoo list`` and the name checks of other commands fast.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from imgfix.errors import ImgfixError, InputError
 DEFAULT_INPAINTER = "photo-inpainter"
 ENV_VAR = "IMGFIX_ZOO"
 REPO_ZOO = Path(__file__).resolve().parent.parent / "models_zoo"
+
+RUNTIME_SUFFIX = ".tflite"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 _CHUNK = 1 << 20
@@ -56,6 +61,10 @@ def _paths(name: str, zoo: str | os.PathLike | None) -> tuple[Path, Path]:
     folder = zoo_dir(zoo)
     check_name(name)
     return folder / f"{name}.keras", folder / f"{name}.json"
+
+
+def _runtime_path(name: str, zoo: str | os.PathLike | None) -> Path:
+    return zoo_dir(zoo) / f"{check_name(name)}{RUNTIME_SUFFIX}"
 
 
 def _names(folder: Path) -> list[str]:
@@ -134,24 +143,52 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(name: str, zoo: str | os.PathLike | None = None) -> dict:
-    """Check the model file against the sha256 in its card; return the card."""
-    card = read_card(name, zoo)
-    path, _ = _paths(name, zoo)
-    if not path.is_file():
-        raise _unknown(name, path.parent, f"{path.name} is missing")
-    expected = card.get("sha256")
+def _check_sha(name: str, path: Path, expected: Any) -> None:
     if not isinstance(expected, str) or not expected:
         raise ImgfixError(
-            f"model '{name}': its card has no sha256, so the file cannot be checked "
-            "(remove it and add it again with 'imgfix zoo import')"
+            f"model '{name}': its card has no sha256 for {path.name}, so the file cannot be "
+            "checked (remove it and add it again with 'imgfix zoo import')"
         )
     try:
         actual = _sha256(path)
     except OSError as exc:
         raise ImgfixError(f"model '{name}': cannot read {path.name} ({exc.strerror})") from exc
     if actual != expected.lower():
-        raise ImgfixError(f"model '{name}': sha256 mismatch, file is corrupt or was modified")
+        raise ImgfixError(
+            f"model '{name}': {path.name} sha256 mismatch, file is corrupt or was modified"
+        )
+
+
+def _verify_keras(name: str, zoo: str | os.PathLike | None) -> dict:
+    card = read_card(name, zoo)
+    path, _ = _paths(name, zoo)
+    if not path.is_file():
+        raise _unknown(name, path.parent, f"{path.name} is missing")
+    _check_sha(name, path, card.get("sha256"))
+    return card
+
+
+def runtime_file(name: str, zoo: str | os.PathLike | None = None) -> Path | None:
+    """The model's ``.tflite`` after checking it against its card; None when the card names
+    none (an imported model that did not convert, or one from before the LiteRT runtime)."""
+    card = read_card(name, zoo)
+    entry = card.get("runtime")
+    if not isinstance(entry, dict) or not entry.get("file"):
+        return None
+    path = _runtime_path(name, zoo)
+    if not path.is_file():
+        raise ImgfixError(
+            f"model '{name}': {path.name} is missing (imgfix zoo export-runtime {name} rebuilds it)"
+        )
+    _check_sha(name, path, entry.get("sha256"))
+    return path
+
+
+def verify(name: str, zoo: str | os.PathLike | None = None) -> dict:
+    """Check the model's files (``.keras`` and, when the card names one, ``.tflite``) against
+    the sha256 values in its card; return the card."""
+    card = _verify_keras(name, zoo)
+    runtime_file(name, zoo)
     return card
 
 
@@ -175,14 +212,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def load_model(
-    name: str, zoo: str | os.PathLike | None = None, kind: str | None = None
-) -> tuple[Any, dict]:
-    """Load a zoo model after checking its kind and its sha256; returns ``(model, card)``."""
-    read_card(name, zoo, kind)
-    card = verify(name, zoo)
-    path, _ = _paths(name, zoo)
-
+def _load_keras(path: Path, label: str) -> Any:
     import keras
 
     try:
@@ -191,10 +221,19 @@ def load_model(
         if exc.name != "imgfix.models":
             raise
     try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:
-        raise ImgfixError(f"model '{name}': cannot load {path.name} ({_one_line(exc)})") from exc
-    return model, card
+        raise ImgfixError(f"{label}: cannot load {path.name} ({_one_line(exc)})") from exc
+
+
+def load_model(
+    name: str, zoo: str | os.PathLike | None = None, kind: str | None = None
+) -> tuple[Any, dict]:
+    """Load a zoo model's ``.keras`` after checking its kind and its sha256; returns
+    ``(model, card)``. Needs TensorFlow: ``runtime.load`` is what inference calls."""
+    read_card(name, zoo, kind)
+    card = _verify_keras(name, zoo)
+    return _load_keras(_paths(name, zoo)[0], f"model '{name}'"), card
 
 
 def _version(module: str) -> str:
@@ -227,26 +266,65 @@ def _write_card(path: Path, card: dict) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def save_model(model: Any, name: str, card: dict, zoo: str | os.PathLike | None = None) -> Path:
-    """Save ``model`` and its card; the caller's card keys are kept, the file's hash, name,
-    library versions and creation time are filled in. Returns the ``.keras`` path."""
+def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights: str) -> dict:
+    """Convert ``model`` to the zoo's ``<name>.tflite`` (atomically); the card's runtime entry."""
+    from imgfix.export import to_litert
+    from imgfix.io import atomic_path
+
+    path = _runtime_path(name, zoo)
+    with atomic_path(path) as tmp:
+        stored = to_litert(model, tmp, weights)
+        sha = _sha256(tmp)
+        size = tmp.stat().st_size
+    return {
+        "format": "litert",
+        "file": path.name,
+        "sha256": sha,
+        "weights": stored,
+        "bytes": size,
+        "builtin_ops_only": True,
+    }
+
+
+def save_model(
+    model: Any,
+    name: str,
+    card: dict,
+    zoo: str | os.PathLike | None = None,
+    weights: str = "auto",
+) -> Path:
+    """Save ``model``, its LiteRT conversion and its card, the card last; the caller's card
+    keys are kept, the files' hashes, name, library versions and creation time are filled in.
+    ``weights`` is the ``.tflite`` weight storage (``export.WEIGHTS``). Returns the ``.keras``
+    path. A model that does not convert to LiteRT's builtin ops raises ``ExportError``."""
     from imgfix.io import atomic_path
 
     path, card_path = _paths(name, zoo)
     with atomic_path(path) as tmp:
         model.save(tmp)
         sha = _sha256(tmp)
+    runtime = _write_runtime(model, name, zoo, weights)
     full = {"name": name, **card}
     full.setdefault("params", int(model.count_params()))
     full.update(
         sha256=sha,
         file=path.name,
+        runtime=runtime,
         tensorflow=_version("tensorflow"),
         keras=_version("keras"),
         created=_now(),
     )
     _write_card(card_path, full)
     return path
+
+
+def export_runtime(name: str, zoo: str | os.PathLike | None = None, weights: str = "auto") -> dict:
+    """Rebuild model ``name``'s ``.tflite`` from its (verified) ``.keras`` and record it on the
+    card; returns the card. Raises ``ExportError`` if it does not convert."""
+    model, card = load_model(name, zoo)
+    card["runtime"] = _write_runtime(model, name, zoo, weights)
+    _write_card(_paths(name, zoo)[1], card)
+    return card
 
 
 def update_metrics(name: str, metrics: dict, zoo: str | os.PathLike | None = None) -> dict:
@@ -258,11 +336,11 @@ def update_metrics(name: str, metrics: dict, zoo: str | os.PathLike | None = Non
 
 
 def remove(name: str, zoo: str | os.PathLike | None = None) -> None:
-    """Delete a model's file and card."""
+    """Delete a model's files and card."""
     path, card_path = _paths(name, zoo)
     if not path.exists() and not card_path.exists():
         raise _unknown(name, path.parent)
-    for p in (path, card_path):
+    for p in (path, _runtime_path(name, zoo), card_path):
         p.unlink(missing_ok=True)
 
 
@@ -318,18 +396,25 @@ def import_model(
             raise InputError(str(exc)) from exc
     name = check_name(name or info.get("name") or src.stem)
     path, card_path = _paths(name, zoo)
+    runtime_path = _runtime_path(name, zoo)
     if path.exists() or card_path.exists():
         raise InputError(f"model '{name}' is already in the zoo; remove it first or pick a --name")
     from imgfix.io import atomic_path
 
-    with atomic_path(path) as tmp:
-        shutil.copyfile(src, tmp)
-        sha = _sha256(tmp)
-        expected = info.get("sha256")
-        if isinstance(expected, str) and expected and expected.lower() != sha:
-            raise ImgfixError(
-                f"{src}: sha256 mismatch with its card, file is corrupt or was modified"
-            )
+    try:
+        with atomic_path(path) as tmp:
+            shutil.copyfile(src, tmp)
+            sha = _sha256(tmp)
+            expected = info.get("sha256")
+            if isinstance(expected, str) and expected and expected.lower() != sha:
+                raise ImgfixError(
+                    f"{src}: sha256 mismatch with its card, file is corrupt or was modified"
+                )
+        info["runtime"] = _import_runtime(src, info.get("runtime"), path, name, zoo)
+    except BaseException:
+        for p in (path, runtime_path):
+            p.unlink(missing_ok=True)
+        raise
     info = {"name": name, **info}
     info.setdefault("keras", meta.get("keras_version", "unknown"))
     info.setdefault("tensorflow", "unknown")
@@ -339,20 +424,49 @@ def import_model(
     return info
 
 
+def _import_runtime(
+    src: Path, entry: Any, copied: Path, name: str, zoo: str | os.PathLike | None
+) -> dict:
+    """The runtime entry of an imported model: its ``.tflite`` copied when one comes with it
+    and matches its card (no TensorFlow needed), else converted from the ``.keras``. A model
+    that does not convert is still imported, for TensorFlow to run; the card says why."""
+    from imgfix.export import ExportError
+    from imgfix.io import atomic_path
+
+    source = src.with_suffix(RUNTIME_SUFFIX)
+    if source.is_file() and isinstance(entry, dict) and entry.get("sha256"):
+        with atomic_path(_runtime_path(name, zoo)) as tmp:
+            shutil.copyfile(source, tmp)
+            if _sha256(tmp) != str(entry["sha256"]).lower():
+                raise ImgfixError(
+                    f"{source}: sha256 mismatch with its card, file is corrupt or was modified"
+                )
+        return {**entry, "file": _runtime_path(name, zoo).name}
+    model = _load_keras(copied, str(src))
+    try:
+        return _write_runtime(model, name, zoo, "auto")
+    except ExportError as exc:
+        return {"error": f"no LiteRT file: {exc}"}
+
+
 def export_model(name: str, dest: str | os.PathLike, zoo: str | os.PathLike | None = None) -> Path:
-    """Copy a verified model and its card into folder ``dest``; returns the copied ``.keras``."""
+    """Copy a verified model, its ``.tflite`` (if any) and its card into folder ``dest``;
+    returns the copied ``.keras``."""
     from imgfix.io import atomic_path
 
     verify(name, zoo)
     path, card_path = _paths(name, zoo)
+    sources = [path, card_path]
+    if runtime_file(name, zoo) is not None:
+        sources.insert(1, _runtime_path(name, zoo))
     folder = Path(dest)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
-    targets = [folder / path.name, folder / card_path.name]
+    targets = [folder / source.name for source in sources]
     for target in targets:
         if target.exists():
             raise InputError(f"{target}: already exists")
-    for source, target in zip((path, card_path), targets, strict=True):
+    for source, target in zip(sources, targets, strict=True):
         with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
     return targets[0]

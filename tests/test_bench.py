@@ -2,6 +2,7 @@
 summary and card figures are computed from the rows."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,9 +168,34 @@ def test_quick_run_skips_generation_without_a_corpus_and_asks_every_part_for_qui
     from bench import run
 
     todo = run.commands(tmp_path, tmp_path, quick=True, data=tmp_path / "no-corpus")
-    assert list(todo) == ["quality", "speed", "throughput"]
-    assert "--quick" in todo["speed"] and "--quick" in todo["throughput"]
+    assert list(todo) == ["quality", "speed", "parity", "throughput"]
+    assert all("--quick" in todo[part] for part in ("speed", "parity", "throughput"))
     assert "--update-card" not in todo["quality"]  # a quick run never touches the cards
     (tmp_path / "captions.jsonl").write_text("")
     full = run.commands(tmp_path, tmp_path, quick=False, data=tmp_path)
     assert "--update-card" in full["quality"] and "--update-card" in full["generation"]
+
+
+def test_the_parity_section_names_each_model_and_the_limit():
+    from bench import report, runtime_parity
+
+    part = {
+        "settings": {"command": "python -m bench.runtime_parity"},
+        "models": {
+            "inp": {"kind": "inpainter", "weights": "float32", "cases": 88, "max_abs": 2e-7,
+                    "mean_abs": 1e-8, "max_abs_outside_hole": 0.0},
+            "gen": {"kind": "generator", "weights": "float16", "max_abs": 0.005,
+                    "runs": [{"temperature": 1.0, "images": 10, "max_abs": 0.005,
+                              "mean_abs": 1e-4}]},
+            "enc": {"kind": "text-encoder", "weights": "float16", "texts": 10,
+                    "min_cosine": 0.99999, "max_abs": 1e-4},
+        },
+    }  # fmt: skip
+    text = report.section("parity", part, Path("."), "bench/")
+    assert "| inp | inpainter | float32 | 88 fills" in text and "| 0.000 | yes |" in text
+    assert (
+        "| gen | generator | float16 | 10 prompts at T 1, same noise | 5.00e-03 | 1.275 | no |"
+        in text
+    )
+    assert "min cosine 0.999990" in text
+    assert "gen differs by 1.28/255, over the 1/255 limit" in runtime_parity.headline(part)[0]

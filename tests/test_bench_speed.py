@@ -55,17 +55,23 @@ def test_photo_folder_holds_distinct_photos_with_matching_masks(tmp_path):
     assert len({h.tobytes() for h in holes}) == count
 
 
-def test_latency_and_batch_with_the_tiny_model(tiny_zoo, tmp_path):
+def test_latency_and_batch_with_the_tiny_model_on_both_runtimes(tiny_zoo, tmp_path):
     from imgfix.pipelines.inpaint import load_inpainter
+    from imgfix.runtime import Settings
 
-    inpainter = load_inpainter(TINY, tiny_zoo)
-    (row,) = speed.latency(inpainter, (64,), repeat=2, warmup=1)
+    inpainters = {
+        rt: load_inpainter(TINY, tiny_zoo, Settings(device="cpu", runtime=rt))
+        for rt in speed.RUNTIMES
+    }
+    assert {rt: f.runtime for rt, f in inpainters.items()} == {rt: rt for rt in speed.RUNTIMES}
+    (row,) = speed.latency(inpainters, (64,), repeat=2, warmup=1)
     assert row["size"] == 64 and 0 < row["hole_fraction"] <= 0.5
-    assert row["imgfix_s"] > 0 and row["telea_s"] > 0
+    assert row["imgfix_s"] > 0 and row["imgfix_tf_s"] > 0 and row["telea_s"] > 0
 
-    result = speed.batch(inpainter, tmp_path, count=3, repeat=1, warmup=0, size=64)
+    result = speed.batch(inpainters, tmp_path, count=3, repeat=1, warmup=0, size=64)
     assert result["photos"] == 3
     assert result["imgfix_images_per_s"] == pytest.approx(3 / result["imgfix_s"])
+    assert result["imgfix_tf_images_per_s"] == pytest.approx(3 / result["imgfix_tf_s"])
     assert result["telea_images_per_s"] == pytest.approx(3 / result["telea_s"])
     photos = sorted((tmp_path / "photos").iterdir())
     for folder, name in (("imgfix-out", "{}.inpainted.png"), ("telea-out", "{}.png")):
@@ -90,19 +96,27 @@ def results(quick: bool = False) -> dict:
                      "command": "python -m bench.speed", "machine": "2 CPU cores"},
         "startup": {"imgfix_help_s": 0.2, "python_pass_s": 0.02},
         "cold": {"photo": "astronaut 512x512 PNG", "hole_fraction": 0.47,
-                 "imgfix_inpaint_s": 6.0, "telea_s": 0.3, "import_tensorflow_s": 4.0},
-        "latency": [{"size": 256, "hole_fraction": 0.33, "imgfix_s": 0.1, "telea_s": 0.01},
-                    {"size": 1024, "hole_fraction": 0.4, "imgfix_s": 2.5, "telea_s": 0.5}],
-        "batch": {"photos": 50, "size": 512, "imgfix_s": 25.0, "imgfix_images_per_s": 2.0,
+                 "imgfix_inpaint_s": 0.9, "imgfix_inpaint_tf_s": 6.0, "telea_s": 0.3,
+                 "import_tensorflow_s": 4.0},
+        "latency": [{"size": 256, "hole_fraction": 0.33, "imgfix_s": 0.1, "imgfix_tf_s": 0.2,
+                     "telea_s": 0.01},
+                    {"size": 512, "hole_fraction": 0.4, "imgfix_s": 2.5, "imgfix_tf_s": 2.0,
+                     "telea_s": 0.5}],
+        "batch": {"photos": 50, "size": 512, "imgfix_s": 10.0, "imgfix_images_per_s": 5.0,
+                  "imgfix_tf_s": 25.0, "imgfix_tf_images_per_s": 2.0,
                   "telea_s": 5.0, "telea_images_per_s": 10.0},
         "memory": {"skipped": "quick mode"} if quick else {
             "photo": "4000x3000 JPEG",
-            "runs": [{"hole_percent": 2, "hole_fraction": 0.021, "imgfix_rss_mib": 1400.0,
-                      "imgfix_s": 7.0, "telea_rss_mib": 350.0, "telea_s": 2.0}]},
-        "generation": {"prompt": "cat", "cold_generate_s": 6.0, "import_tensorflow_s": 4.0,
+            "runs": [{"hole_percent": 2, "hole_fraction": 0.021, "imgfix_rss_mib": 350.0,
+                      "imgfix_tf_rss_mib": 1400.0, "imgfix_s": 7.0, "imgfix_tf_s": 9.0,
+                      "telea_rss_mib": 350.0, "telea_s": 2.0}]},
+        "generation": {"prompt": "cat", "cold_generate_s": 1.5, "cold_generate_tf_s": 6.0,
+                       "import_tensorflow_s": 4.0,
                        "per_image": [{"n": 1, "imgfix_s_per_image": 0.2,
+                                      "imgfix_tf_s_per_image": 0.3,
                                       "network_s_per_image": 0.1},
                                      {"n": 64, "imgfix_s_per_image": 0.03,
+                                      "imgfix_tf_s_per_image": 0.04,
                                       "network_s_per_image": 0.01}]},
     }  # fmt: skip
 
@@ -112,18 +126,20 @@ def test_markdown_puts_every_figure_next_to_its_reference():
     assert "median of 5 runs after a warm-up" in text
     for title in speed.TITLES.values():
         assert f"### {title}" in text
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    body = text[text.index("### Start-up") :]  # the targets table comes first
+    rows = [line for line in body.splitlines() if line.startswith("| ") and "---" not in line]
     header = "| what | imgfix | reference | reference figure | imgfix / reference |"
     assert rows.count(header) == len(speed.TITLES)
     assert all(row.count(" | ") == 4 for row in rows)
-    assert len(rows) - len(speed.TITLES) == 1 + 2 + 2 + 2 + 2 + 3
+    # start-up 1; cold 3; latency 2 per size; batch 3; memory 3 per run; generation 2 + 2 per n
+    assert len(rows) - len(speed.TITLES) == 1 + 3 + 4 + 3 + 3 + 6
     assert "| `imgfix --help` | 200 ms | `python -c pass` | 20 ms | 10.00x |" in text
-    assert '| 6 s | `python -c "import tensorflow"` | 4 s | 1.50x |' in text
-    assert "| 2 images/s |" in text and "| 10 images/s | 0.20x |" in text
-    assert "| 1,400 MiB |" in text and "| 350 MiB | 4.00x |" in text
-    assert "1024x1024 px, 40% hole | 2.5 s |" in text
+    assert '(medium), LiteRT | 900 ms | `python -c "import tensorflow"` | 4 s | 0.23x |' in text
+    assert "(medium), TensorFlow (`--runtime tensorflow`) | 6 s | the same on LiteRT" in text
+    assert "| 5 images/s |" in text and "| 10 images/s | 0.50x |" in text
+    assert "2% hole, TensorFlow | 1,400 MiB | the same on LiteRT | 350 MiB | 4.00x |" in text
+    assert "512x512 px, 40% hole, LiteRT | 2.5 s |" in text
     assert "-n 64, per image" in text and "| 30 ms |" in text
-
     quick = speed.markdown(results(quick=True))
     assert "one run without a warm-up" in quick and "median" not in quick
     assert "Skipped (quick mode)." in quick and "MiB" not in quick
@@ -133,9 +149,11 @@ def test_headline_quotes_each_figure_with_its_reference():
     lines = speed.headline(results())
     text = "\n".join(lines)
     assert "`imgfix --help` 200 ms (`python -c pass` 20 ms)" in text
+    assert "900 ms, against 300 ms for a cold OpenCV Telea process; on TensorFlow 6 s" in text
     assert "importing TensorFlow alone takes 4 s" in text
-    assert "1,400 MiB (Telea 350 MiB)" in text
-    assert "1024 px 2.5 s vs" in text
+    assert "2% hole 350 MiB (TensorFlow 1,400 MiB), Telea 350 MiB" in text
+    assert "512 px 2.5 s vs 500 ms (2 s)" in text
+    assert "Targets:** 4 of 6 met; missed: cold `imgfix generate --prompt cat`; missed: " in text
     # Quick runs skip the memory group: no memory line, nothing invented.
     assert not any("Peak RSS" in line for line in speed.headline(results(quick=True)))
 
@@ -148,16 +166,32 @@ def test_the_page_section_plots_each_cold_start_beside_its_reference(tmp_path):
     assert text.endswith("![cold start against references](bench/cold-start.png)")
     assert (tmp_path / "cold-start.png").read_bytes()[:4] == b"\x89PNG"
     assert [p[0] for p in report._cold_pairs(results())] == [
-        "imgfix --help", "cold imgfix inpaint", "cold imgfix generate"
+        "imgfix --help", "cold imgfix inpaint", "cold inpaint, TensorFlow", "cold imgfix generate"
     ]  # fmt: skip
 
 
-def test_the_tensorflow_memory_floor_sits_beside_the_largest_hole():
+def test_the_runtime_memory_floors_sit_beside_the_largest_hole():
     data = results()
     data["memory"]["import_tensorflow_rss_mib"] = 700.0
+    data["memory"]["import_litert_rss_mib"] = 35.0
     text = speed.markdown(data)
     assert (
         '| 1,400 MiB | `python -c "import tensorflow"` (the runtime alone) | 700 MiB | 2.00x |'
         in text
     )
-    assert "importing TensorFlow alone peaks at 700 MiB." in "\n".join(speed.headline(data))
+    assert "(the runtime alone) | 35 MiB | 10.00x |" in text
+    headline = "\n".join(speed.headline(data))
+    assert "importing TensorFlow alone peaks at 700 MiB, LiteRT at 35 MiB." in headline
+
+
+def test_targets_are_the_issue_bars():
+    rows = {what: (value, limit, met) for what, value, _, limit, met in speed.targets(results())}
+    assert rows["cold `imgfix inpaint`, 512 px"] == (0.9, 1.0, True)
+    assert rows["the same / a cold Telea process"] == (pytest.approx(3.0), 4.0, True)
+    assert rows["cold `imgfix generate --prompt cat`"] == (1.5, 1.0, False)
+    assert rows["peak RSS, 4000x3000, 2% hole"] == (350.0, 400.0, True)
+    assert rows["`fill` at 512 px, LiteRT / TensorFlow"] == (1.25, 1.0, False)
+    assert rows["batch throughput, 50 photos"] == (5.0, 2 * speed.BATCH_BEFORE, True)
+    table = speed.markdown(results())
+    assert "| cold `imgfix generate --prompt cat` | 1.5 s | ≤ 1 s | no |" in table
+    assert "| batch throughput, 50 photos | 5 images/s | ≥ 4.3 images/s | yes |" in table

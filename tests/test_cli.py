@@ -33,7 +33,7 @@ HELP_ARGS = [
     ["zoo", "--help"],
     *[
         ["zoo", command, "--help"]
-        for command in ("list", "show", "verify", "rm", "import", "export")
+        for command in ("list", "show", "verify", "rm", "import", "export", "export-runtime")
     ],
     ["data", "--help"],
     ["data", "photos", "--help"],
@@ -254,7 +254,7 @@ def test_zoo_commands(tmp_path, tiny_zoo):
     every = light(tmp_path, *zoo_args, "--json", "zoo", "verify")
     assert every.returncode == 1
     assert json.loads(every.stdout)["failed"] == 1
-    assert "imgfix: failed: model 'tiny': sha256 mismatch" in every.stderr
+    assert "imgfix: failed: model 'tiny': tiny.keras sha256 mismatch" in every.stderr
 
 
 # --- with TensorFlow (started in parallel) ----------------------------------------------------
@@ -273,8 +273,9 @@ def test_runs_that_load_tensorflow(tmp_path, files, tiny_zoo):
     (masks / "c.png").write_bytes((files / "mask.png").read_bytes())
     out = tmp_path / "out"
     commands = {
-        "single": ["--zoo", tiny_zoo, "--device", "cpu", "--seed", "1", "inpaint",
-                   files / "photo.png", "-m", files / "mask.png", "--model", TINY],
+        "single": ["--zoo", tiny_zoo, "--device", "cpu", "--runtime", "tensorflow", "--seed",
+                   "1", "inpaint", files / "photo.png", "-m", files / "mask.png", "--model",
+                   TINY],
         "batch": ["--zoo", tiny_zoo, "--json", "inpaint", batch, "-m", masks,
                   "--out-dir", out, "--model", TINY],
     }  # fmt: skip
@@ -317,12 +318,52 @@ def test_runs_that_load_tensorflow(tmp_path, files, tiny_zoo):
         assert_error(done["gpu"], 1, "--device gpu: TensorFlow sees no GPU")
 
 
+# Runs main() like the console script, then lists the heavy modules it imported.
+IMPORTED = textwrap.dedent(
+    """
+    import json, sys
+    from imgfix.cli import main
+    try:
+        main(sys.argv[2:])
+    finally:
+        heavy = ("tensorflow", "keras", "jax", "torch")
+        with open(sys.argv[1], "w") as handle:
+            json.dump(sorted(m for m in sys.modules if m.split(".")[0] in heavy), handle)
+    """
+)
+
+
+def test_inpaint_and_generate_on_litert_never_import_tensorflow(tmp_path, files):
+    """The shipped models, as a user runs them on a CPU: LiteRT only."""
+    runs = {
+        "inpaint": ["inpaint", files / "photo.png", "-m", files / "mask.png",
+                    "-o", tmp_path / "filled.png"],
+        "batch": ["inpaint", files / "photo.png", files / "small.png", "-m", files / "mask.png",
+                  "--out-dir", tmp_path / "batch"],
+        "generate": ["--device", "cpu", "generate", "-p", "cat", "-p", "Katze", "-n", "2",
+                     "--out-dir", tmp_path / "cats"],
+    }  # fmt: skip
+    for key, args in runs.items():
+        marker = tmp_path / f"{key}.json"
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORTED, str(marker), *map(str, args)],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert json.loads(marker.read_text()) == [], key
+        assert "XNNPACK" not in done.stderr and "Traceback" not in done.stderr
+        if key != "batch":  # small.png has another size than the mask: one failure
+            assert done.returncode == 0, done.stderr
+    assert (tmp_path / "filled.png").is_file() and len(list((tmp_path / "cats").iterdir())) == 4
+
+
 def test_device_info(tiny_zoo, tiny_model):
     """In-process (TensorFlow is already loaded for the tiny model), so it costs nothing."""
     from imgfix import runtime
 
-    details = runtime.device_info(tiny_zoo)
+    details = runtime.device_info(tiny_zoo, runtime.Settings(device="cpu"))
     assert details["zoo"] == str(tiny_zoo) and details["device"]
+    assert details["inference_runtime"] == "litert" and details["litert"]
+    assert details["threads"] == runtime.cpu_count()
     assert details["tensorflow"] and details["keras"] and details["imgfix"]
     assert any("CPU" in device for device in details["devices"])
     with pytest.raises(InputError, match="--device tpu"):

@@ -444,7 +444,7 @@ class _Encoder:
 
         self.table = {tokenize(t)[0].tobytes(): np.array(v, np.float32) for t, v in vectors.items()}
 
-    def predict(self, ids, batch_size=None, verbose=0):
+    def __call__(self, ids):
         return np.stack([self.table[row.tobytes()] for row in ids])
 
 

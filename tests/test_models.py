@@ -124,3 +124,65 @@ def test_psnr_loss_is_minus_the_mean_per_image_hole_psnr():
     l2 = float(hole_loss(image, noisy.astype(np.float32), mask, "l2"))
     hole = np.broadcast_to(mask > 0, image.shape)
     assert l2 == pytest.approx(np.mean((image - noisy)[hole] ** 2), rel=1e-4)
+
+
+# --- traceable resizing, for the LiteRT export --------------------------------------------------
+
+
+def _reference_push_pull(image, mask, levels=8, smoothing=16):
+    """PushPullFill as it was written with ``ops.image.resize`` (before the LiteRT export),
+    which the layer must still reproduce exactly."""
+    ops = keras.ops
+
+    def smooth(filled, x, w):
+        for _ in range(smoothing):
+            filled = x * w + ops.average_pool(filled, 3, strides=1, padding="same") * (1.0 - w)
+        return filled
+
+    known = 1.0 - mask
+    pyramid, x, w = [(image, known)], image, known
+    for _ in range(levels):
+        wsum = ops.average_pool(w, 2, strides=2, padding="same")
+        x = ops.average_pool(x * w, 2, strides=2, padding="same") / ops.maximum(wsum, 1e-6)
+        w = ops.cast(wsum > 0, x.dtype)
+        pyramid.append((x, w))
+    total = ops.sum(w, axis=(1, 2), keepdims=True)
+    mean = ops.sum(x * w, axis=(1, 2), keepdims=True) / ops.maximum(total, 1e-6)
+    filled = smooth(x * w + mean * (1.0 - w), x, w)
+    for x, w in reversed(pyramid[:-1]):
+        up = ops.image.resize(filled, (x.shape[1], x.shape[2]), interpolation="bilinear")
+        filled = smooth(x * w + up * (1.0 - w), x, w)
+    return ops.convert_to_numpy(filled)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (17, 31), (64, 48), (100, 129)])
+def test_resize_and_upsample_match_keras_exactly(size):
+    from imgfix.models.layers import Upsample, resize
+
+    x = np.random.default_rng(0).random((2, *size, 4)).astype(np.float32)
+    up = keras.layers.UpSampling2D(interpolation="bilinear")(x)
+    np.testing.assert_array_equal(Upsample()(x), up)
+    for target in ((2 * size[0], 2 * size[1]), (size[0] + 3, max(1, size[1] - 1)), (7, 9)):
+        want = keras.ops.image.resize(x, target, interpolation="bilinear")
+        np.testing.assert_array_equal(resize(x, *target), want)
+
+
+@pytest.mark.parametrize("size", [(32, 48), (33, 47), (5, 7), (160, 96)])
+def test_push_pull_output_is_unchanged_by_the_traceable_form(size):
+    image, mask = batch(h=size[0], w=size[1], seed=3)
+    want = _reference_push_pull(image * (1 - mask), mask)
+    got = PushPullFill(multiple=16)([image * (1 - mask), mask])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_push_pull_traces_with_dynamic_sizes_and_keeps_its_output():
+    """With unknown height and width (the export's signature) ``multiple`` decides the exact
+    2x levels; on multiples of 16 the traced graph gives the eager numbers."""
+    layer = PushPullFill(multiple=16)
+    spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, 1))]
+    traced = tf.function(lambda x, m: layer([x, m]), input_signature=spec)
+    for h, w in ((32, 48), (160, 96), (16, 256)):
+        image, mask = batch(h=h, w=w, seed=4)
+        np.testing.assert_array_equal(
+            traced(image * (1 - mask), mask), _reference_push_pull(image * (1 - mask), mask)
+        )

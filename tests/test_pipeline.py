@@ -7,8 +7,6 @@ runs the model and what it pastes back, not how good the fill is.
 from __future__ import annotations
 
 import functools
-import sys
-import types
 from pathlib import Path
 
 import keras
@@ -30,6 +28,7 @@ from imgfix.pipelines.inpaint import (
     inpaint_batch,
     inpaint_file,
 )
+from imgfix.runtime import KerasModel, Settings
 
 CARD = {"name": "test", "kind": "inpainter", "multiple": 16, "image_size": 64}
 FILL = 0.5
@@ -50,32 +49,35 @@ class PassThrough(keras.layers.Layer):
         return inputs[0]
 
 
-def _model(layer: type[keras.layers.Layer]) -> keras.Model:
+def _model(layer: type[keras.layers.Layer]) -> KerasModel:
     image = keras.Input((None, None, 3), name="image")
     mask = keras.Input((None, None, 1), name="mask")
-    return keras.Model([image, mask], layer()([image, mask]))
+    return KerasModel(keras.Model([image, mask], layer()([image, mask])))
 
 
 @functools.cache
-def constant_model() -> keras.Model:
+def constant_model() -> KerasModel:
     return _model(ConstantFill)
 
 
 class Recorder:
     """Wraps a model and records the input shapes of each call."""
 
-    def __init__(self, model: keras.Model, multiple: int = 16) -> None:
+    def __init__(self, model: KerasModel, multiple: int = 16) -> None:
         self.model = model
         self.multiple = multiple
         self.shapes: list[tuple[int, ...]] = []
+        self.released = 0
 
-    def __call__(self, inputs, training=False):
-        image, mask = inputs
+    def __call__(self, image, mask):
         assert image.dtype == np.float32 and mask.dtype == np.float32
         assert image.shape[:3] == mask.shape[:3] and mask.shape[3] == 1
         assert image.shape[1] % self.multiple == 0 and image.shape[2] % self.multiple == 0
         self.shapes.append(tuple(image.shape))
-        return self.model(inputs, training=training)
+        return self.model(image=image, mask=mask)
+
+    def release(self) -> None:
+        self.released += 1
 
 
 def inpainter(**kwargs) -> tuple[Inpainter, Recorder]:
@@ -231,7 +233,7 @@ def test_model_never_sees_what_is_under_the_hole(work_size):
 def test_real_generator_runs_through_the_pipeline():
     from imgfix.models.context_encoder import build_context_encoder
 
-    model = build_context_encoder(filters=8)
+    model = KerasModel(build_context_encoder(filters=8))
     rgb = np.random.default_rng(3).random((150, 100, 3), dtype=np.float32)
     hole = np.zeros((150, 100), bool)
     hole[40:70, 20:60] = True
@@ -243,20 +245,18 @@ def test_real_generator_runs_through_the_pipeline():
 def test_load_inpainter_uses_the_zoo(monkeypatch):
     calls = []
 
-    def load_model(name, zoo=None, kind=None):
-        calls.append((name, zoo, kind))
+    def load(name, zoo, kind, settings=None):
+        calls.append((name, zoo, kind, settings))
         return constant_model(), {**CARD, "work_size": 256}
 
-    fake = types.SimpleNamespace(DEFAULT_INPAINTER="photo-inpainter", load_model=load_model)
-    import imgfix
-
-    monkeypatch.setitem(sys.modules, "imgfix.zoo", fake)
-    monkeypatch.setattr(imgfix, "zoo", fake, raising=False)
+    monkeypatch.setattr(inpaint.runtime, "load", load)
     filler = inpaint.load_inpainter(zoo="/tmp/zoo")
-    assert calls == [("photo-inpainter", "/tmp/zoo", "inpainter")]
+    assert calls == [("photo-inpainter", "/tmp/zoo", "inpainter", None)]
     assert filler.work_size == 256 and filler.multiple == 16
-    inpaint.load_inpainter("other")
-    assert calls[-1] == ("other", None, "inpainter")
+    assert filler.max_batch == inpaint.DEFAULT_MAX_BATCH  # a TensorFlow model batches its crops
+    settings = Settings(runtime="tensorflow")
+    inpaint.load_inpainter("other", settings=settings)
+    assert calls[-1] == ("other", None, "inpainter", settings)
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -51,13 +51,22 @@ def test_train_exports_to_zoo_and_resumes_at_the_right_step(photos, tmp_path):
     assert second["steps"] == 9 and second["steps_this_run"] == 3
     assert json.loads((tmp_path / "zoo" / "tiny.json").read_text())["steps"] == 9
 
-    from imgfix import zoo
+    from imgfix import runtime, zoo
 
     model, card = zoo.load_model("tiny", tmp_path / "zoo", kind="inpainter")
     image = np.random.default_rng(1).random((1, 32, 32, 3), dtype=np.float32)
     mask = np.zeros((1, 32, 32, 1), np.float32)
     mask[:, 8:16, 8:16] = 1
     assert model([image, mask]).shape == (1, 32, 32, 3)
+    # The trained model was converted at export, and LiteRT runs it like TensorFlow.
+    assert card["runtime"]["weights"] == "float32"
+    lite, _ = runtime.load("tiny", tmp_path / "zoo", "inpainter", runtime.Settings(device="cpu"))
+    assert lite.runtime == "litert"
+    np.testing.assert_allclose(
+        lite(image=image * (1 - mask), mask=mask),
+        runtime.KerasModel(model)(image=image * (1 - mask), mask=mask),
+        atol=1e-5,
+    )
 
 
 def test_existing_checkpoint_is_never_overwritten_without_resume(photos, tmp_path):

@@ -70,7 +70,7 @@ def test_tampered_file_is_refused(tiny_zoo):
             call()
         assert not isinstance(info.value, InputError)
         assert str(info.value) == (
-            f"model '{TINY}': sha256 mismatch, file is corrupt or was modified"
+            f"model '{TINY}': {TINY}.keras sha256 mismatch, file is corrupt or was modified"
         )
 
 
@@ -98,6 +98,9 @@ def test_card_without_hash_is_refused(tiny_zoo):
         zoo.load_model(TINY, tiny_zoo)
 
 
+ENTRY = [f"{TINY}.json", f"{TINY}.keras", f"{TINY}.tflite"]
+
+
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_names_are_refused(tiny_zoo, tiny_model, name):
     with pytest.raises(InputError, match="invalid model name"):
@@ -107,7 +110,7 @@ def test_bad_names_are_refused(tiny_zoo, tiny_model, name):
             call(name, tiny_zoo)
     with pytest.raises(InputError, match="invalid model name"):
         zoo.save_model(tiny_model[0], name, {}, tiny_zoo)
-    assert sorted(p.name for p in tiny_zoo.iterdir()) == [f"{TINY}.json", f"{TINY}.keras"]
+    assert sorted(p.name for p in tiny_zoo.iterdir()) == ENTRY
 
 
 def test_unknown_model_names_the_available_ones(tiny_zoo, tmp_path):
@@ -143,6 +146,7 @@ def test_broken_card(tiny_zoo):
 def test_export_import_list_remove(tiny_zoo, tmp_path):
     exported = zoo.export_model(TINY, tmp_path / "out", tiny_zoo)
     assert exported == tmp_path / "out" / f"{TINY}.keras"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ENTRY
     assert _card(tmp_path / "out") == _card(tiny_zoo)
     with pytest.raises(InputError, match="already exists"):
         zoo.export_model(TINY, tmp_path / "out", tiny_zoo)
@@ -152,15 +156,44 @@ def test_export_import_list_remove(tiny_zoo, tmp_path):
     imported = zoo.import_model(exported, name="b-copy", zoo=tiny_zoo)  # card found next to it
     assert imported["name"] == "b-copy" and imported["kind"] == "inpainter"
     assert imported["sha256"] == _card(tiny_zoo)["sha256"]
+    # The .tflite that came with it is copied, not converted again.
+    assert imported["runtime"] == {**_card(tiny_zoo)["runtime"], "file": "b-copy.tflite"}
+    assert (
+        zoo.runtime_file("b-copy", tiny_zoo).read_bytes()
+        == (tiny_zoo / f"{TINY}.tflite").read_bytes()
+    )
     zoo.import_model(exported, name="a-copy", card={"kind": "inpainter"}, zoo=tiny_zoo)
     assert [c["name"] for c in zoo.list_cards(tiny_zoo)] == ["a-copy", "b-copy", TINY]
     assert zoo.verify("a-copy", tiny_zoo)["keras"]  # filled from the archive's metadata
 
     zoo.remove("b-copy", tiny_zoo)
-    assert not (tiny_zoo / "b-copy.keras").exists() and not (tiny_zoo / "b-copy.json").exists()
+    assert not any(tiny_zoo.glob("b-copy.*"))
     with pytest.raises(InputError, match="unknown model 'b-copy'"):
         zoo.remove("b-copy", tiny_zoo)
     assert _hidden(tiny_zoo) == []
+
+
+def test_import_converts_a_lone_keras_file(tiny_zoo, tmp_path):
+    lone = tmp_path / "lone.keras"
+    lone.write_bytes((tiny_zoo / f"{TINY}.keras").read_bytes())
+    card = zoo.import_model(lone, card={"kind": "inpainter", "multiple": 16}, zoo=tiny_zoo)
+    assert card["runtime"]["file"] == "lone.tflite" and card["runtime"]["weights"] == "float32"
+    zoo.verify("lone", tiny_zoo)
+
+
+def test_import_keeps_a_model_that_does_not_convert(tiny_zoo, tmp_path, monkeypatch):
+    from imgfix import export
+
+    def refuse(model, path, weights="auto"):
+        raise export.ExportError("tf.Erfinv is not a LiteRT builtin op")
+
+    monkeypatch.setattr(export, "to_litert", refuse)
+    lone = tmp_path / "odd.keras"
+    lone.write_bytes((tiny_zoo / f"{TINY}.keras").read_bytes())
+    card = zoo.import_model(lone, card={"kind": "inpainter"}, zoo=tiny_zoo)
+    assert card["runtime"] == {"error": "no LiteRT file: tf.Erfinv is not a LiteRT builtin op"}
+    assert zoo.runtime_file("odd", tiny_zoo) is None and not (tiny_zoo / "odd.tflite").exists()
+    zoo.verify("odd", tiny_zoo)
 
 
 def test_import_refuses_damaged_or_foreign_files(tiny_zoo, tmp_path):
@@ -170,6 +203,13 @@ def test_import_refuses_damaged_or_foreign_files(tiny_zoo, tmp_path):
     (tmp_path / "out" / f"{TINY}.json").write_text(json.dumps(card))
     with pytest.raises(ImgfixError, match="sha256 mismatch with its card"):
         zoo.import_model(exported, name="damaged", zoo=tiny_zoo)
+    # A .tflite that does not match its card is refused too, and nothing is left behind.
+    card = _card(tiny_zoo)
+    card["runtime"]["sha256"] = "0" * 64
+    (tmp_path / "out" / f"{TINY}.json").write_text(json.dumps(card))
+    with pytest.raises(ImgfixError, match=r"tiny\.tflite: sha256 mismatch with its card"):
+        zoo.import_model(exported, name="damaged", zoo=tiny_zoo)
+    assert not any(tiny_zoo.glob("damaged*"))
 
     not_zip = tmp_path / "fake.keras"
     not_zip.write_bytes(b"hello")
@@ -182,7 +222,7 @@ def test_import_refuses_damaged_or_foreign_files(tiny_zoo, tmp_path):
         zoo.import_model(other_zip, zoo=tiny_zoo)
     with pytest.raises(InputError, match="expected a .keras file"):
         zoo.import_model(tmp_path / "out" / f"{TINY}.json", zoo=tiny_zoo)
-    assert sorted(p.name for p in tiny_zoo.iterdir()) == [f"{TINY}.json", f"{TINY}.keras"]
+    assert sorted(p.name for p in tiny_zoo.iterdir()) == ENTRY
 
 
 def test_zoo_dir_precedence(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from imgfix.models.layers import Composite, PushPullFill
+from imgfix.models.layers import Composite, PushPullFill, Upsample
 
 MULTIPLE = 16  # height and width must be multiples of this (three stride-2 stages, with slack)
 
@@ -35,7 +35,9 @@ def build_context_encoder(
     """
     image = keras.Input((None, None, 3), name="image")
     mask = keras.Input((None, None, 1), name="mask")
-    coarse = PushPullFill(smoothing=coarse_smoothing, name="coarse_fill")([image, mask])
+    coarse = PushPullFill(smoothing=coarse_smoothing, multiple=MULTIPLE, name="coarse_fill")(
+        [image, mask]
+    )
     x = layers.Concatenate(name="coarse_and_mask")([coarse, mask])
     x = layers.Rescaling(2.0, offset=-1.0, name="to_signed")(x)
 
@@ -48,7 +50,7 @@ def build_context_encoder(
             [x, _conv(x, filters * 4, f"bottleneck{i}", dilation=rate)]
         )
     for level, (skip, width) in enumerate(((e2, filters * 2), (e1, filters), (e0, filters // 2))):
-        x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
+        x = Upsample(name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
         x = _conv(x, width, f"dec{level}")
     # Zero-initialised, so an untrained generator returns exactly the coarse fill.

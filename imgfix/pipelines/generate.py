@@ -18,12 +18,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from imgfix import runtime
 from imgfix.errors import ImgfixError, InputError
 
 DEFAULT_GENERATOR = "emoji-cgan"
 SHOWCASE_PROMPTS = (
     "cat", "dog", "猫", "pizza", "rocket", "heart", "tree", "car", "sun", "fish", "apple", "house",
 )  # fmt: skip
+GENERATOR_BATCH = 256
+ENCODER_BATCH = 1024
 MAX_IMAGES = 1024
 """More images than this in one call is almost certainly a typo (-n 10000)."""
 FAR_SIMILARITY = 0.6
@@ -120,7 +123,11 @@ def image_format(path: Path) -> str:
 
 
 class Generator:
-    """A zoo generator with its condition: the text encoder, or its list of labels."""
+    """A zoo generator with its condition: the text encoder, or its list of labels.
+
+    ``model`` and ``text_encoder`` are called with named NumPy inputs (``z`` and
+    ``condition``; ``ids``), as ``runtime.LiteRTModel`` and ``runtime.KerasModel`` are, so
+    generation is the same code on either runtime."""
 
     def __init__(self, model, card: dict, text_encoder=None):
         self.model, self.card, self.text_encoder = model, card, text_encoder
@@ -135,9 +142,8 @@ class Generator:
     def _embed(self, texts: list[str]) -> np.ndarray:
         from imgfix.data.tokens import tokenize
 
-        return self.text_encoder.predict(
-            tokenize(texts, self.tokenizer), batch_size=1024, verbose=0
-        )
+        ids = tokenize(texts, self.tokenizer)
+        return runtime.batched(self.text_encoder, ENCODER_BATCH, ids=ids)
 
     def match(self, prompt: str, top: int = 3) -> PromptMatch:
         """The concepts nearest to ``prompt`` and whether it is near enough to any of them."""
@@ -165,6 +171,10 @@ class Generator:
         eye = np.eye(len(self.concepts), dtype=np.float32)
         return eye[[label_index(self.concepts, p) for p in prompts]]
 
+    def network(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        """The generator alone: noise and condition vectors to float images in [0, 1]-ish."""
+        return runtime.batched(self.model, GENERATOR_BATCH, z=z, condition=condition)
+
     def sample(self, prompt: str, options: GenerateOptions) -> Generated:
         """``options.n`` images of one prompt. The noise depends only on the seed, so the same
         seed and prompt give the same pixels, whatever else is generated in the same call."""
@@ -172,27 +182,31 @@ class Generator:
         z = rng.standard_normal((options.n, self.z_dim)).astype(np.float32)
         z *= options.temperature
         cond = np.repeat(self.conditions([prompt]), options.n, axis=0)
-        out = self.model.predict([z, cond], batch_size=256, verbose=0)
+        out = self.network(z, cond)
         images = (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         return Generated(prompt, images, self.match(prompt))
 
 
-def load_generator(name: str, zoo: str | os.PathLike | None = None) -> Generator:
+def load_generator(
+    name: str, zoo: str | os.PathLike | None = None, settings: runtime.Settings | None = None
+) -> Generator:
     """The generator ``name`` and, for a text-conditioned one, the text encoder it was trained
-    with (checked against the sha256 its card recorded)."""
+    with (checked against the sha256 its card recorded), on the runtime ``settings`` select."""
     from imgfix import zoo as zoo_mod
 
-    model, card = zoo_mod.load_model(name, zoo, kind="generator")
+    card = zoo_mod.read_card(name, zoo, kind="generator")
     encoder = None
     if card.get("condition", "text") == "text":
         wanted = card["text_encoder"]
-        encoder, encoder_card = zoo_mod.load_model(wanted["name"], zoo, kind="text-encoder")
+        encoder_card = zoo_mod.read_card(wanted["name"], zoo, kind="text-encoder")
         if encoder_card.get("sha256") != wanted["sha256"]:
             raise ImgfixError(
                 f"'{name}' was trained with another version of text encoder '{wanted['name']}' "
                 f"(sha256 {wanted['sha256'][:12]}..., found {encoder_card.get('sha256', '')[:12]}"
                 "...); retrain the generator or restore that encoder"
             )
+        encoder, _ = runtime.load(wanted["name"], zoo, "text-encoder", settings)
+    model, card = runtime.load(name, zoo, "generator", settings)
     return Generator(model, card, encoder)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgfix import io, masks
+from imgfix import io, masks, runtime
 from imgfix.errors import ImgfixError, InputError
 
 # Context around a hole region, in pixels: at least MIN_MARGIN (enough for thin scratches and
@@ -50,10 +50,11 @@ class _Crop:
 class Inpainter:
     """Runs an inpainting model on the hole regions of images of any size.
 
-    ``model`` is called as ``model([image, mask], training=False)`` on float32 batches (image in
-    [0, 1], mask 1 = hole) whose sides are multiples of ``card["multiple"]``. ``margin`` fixes
-    the context around each region in pixels (default: adaptive, see ``MIN_MARGIN``).
-    ``max_batch`` crops of the same shape go through the model together.
+    ``model`` is called as ``model(image=..., mask=...)`` on float32 NumPy batches (image in
+    [0, 1], mask 1 = hole) whose sides are multiples of ``card["multiple"]``, and returns the
+    filled batch: a ``runtime.LiteRTModel`` or ``runtime.KerasModel``, so this class never knows
+    which runtime runs it. ``margin`` fixes the context around each region in pixels (default:
+    adaptive, see ``MIN_MARGIN``). ``max_batch`` crops of the same shape go through together.
     """
 
     def __init__(
@@ -76,6 +77,14 @@ class Inpainter:
         self.margin = margin
         self.max_batch = max(1, int(max_batch))
 
+    @property
+    def runtime(self) -> str:
+        return getattr(self.model, "runtime", "unknown")
+
+    def release(self) -> None:
+        """Free the model's working memory until the next fill (see ``runtime``)."""
+        self.model.release()
+
     def regions(self, hole: np.ndarray) -> list[Box]:
         """The non-overlapping crops ``fill`` runs the model on: hole regions plus context."""
         if self.margin is not None:
@@ -85,45 +94,60 @@ class Inpainter:
         )
 
     def fill(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """A copy of ``rgb`` (float H x W x 3 in [0, 1]) with the ``hole`` pixels filled.
+        """A float32 copy of ``rgb`` (H x W x 3, see ``patches``) with the ``hole`` filled.
 
         Pixels outside the hole are copied, never computed, so they are exact.
+        """
+        out = _unit(np.asarray(rgb), copy=True)
+        for (top, left, bottom, right), filled in self.patches(rgb, hole):
+            crop_hole = hole[top:bottom, left:right]
+            out[top:bottom, left:right][crop_hole] = filled[crop_hole]
+        return out
+
+    def patches(self, rgb: np.ndarray, hole: np.ndarray) -> Iterator[tuple[Box, np.ndarray]]:
+        """The model's fill of each hole region, as ``(box, fill)``: ``fill`` is the float32
+        (h, w, 3) crop of ``box`` in [0, 1], meaningful at the box's hole pixels.
+
+        ``rgb`` is H x W x 3, float in [0, 1] or integer pixels (scaled by their dtype's
+        maximum), so a large photo is never converted whole: only crops are. Boxes never
+        overlap, so pasting the patches in any order gives the same image.
         """
         rgb = np.asarray(rgb)
         hole = np.asarray(hole, dtype=bool)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or hole.shape != rgb.shape[:2]:
             raise ValueError(f"need rgb (H, W, 3) and hole (H, W), got {rgb.shape}, {hole.shape}")
-        out = rgb.copy()
-        if not hole.any():
-            return out
         # Group crops by shape so they batch; flush early so memory stays bounded by a few
         # batches however many regions the hole has.
         pending: dict[tuple[int, ...], list[_Crop]] = {}
-        for box in self.regions(hole):
+        # Largest first: LiteRT then plans its memory once, for the largest crop.
+        boxes = sorted(self.regions(hole), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
+        for box in boxes:
             crop = self._prepare(rgb, hole, box)
             group = pending.setdefault(crop.image.shape, [])
             group.append(crop)
             if len(group) >= self.max_batch:
-                self._run(pending.pop(crop.image.shape), out, hole)
+                yield from self._run(pending.pop(crop.image.shape))
             elif sum(len(g) for g in pending.values()) > 2 * self.max_batch:
                 for key in list(pending):
-                    self._run(pending.pop(key), out, hole)
+                    yield from self._run(pending.pop(key))
         for group in pending.values():
-            self._run(group, out, hole)
-        return out
+            yield from self._run(group)
 
     def _prepare(self, rgb: np.ndarray, hole: np.ndarray, box: Box) -> _Crop:
         top, left, bottom, right = box
         h, w = bottom - top, right - left
-        image = np.clip(rgb[top:bottom, left:right].astype(np.float32), 0.0, 1.0)
-        mask = hole[top:bottom, left:right].astype(np.float32)[..., None]
         size = (h, w)
         if max(h, w) > self.work_size:
             scale = self.work_size / max(h, w)
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
-            image = _resize(image, size, Image.Resampling.BOX)
+            # Channel by channel, so a 12 MP crop is never float whole (_resize).
+            image = _resize(rgb[top:bottom, left:right], size, Image.Resampling.BOX)
             # Any pixel touched by the hole stays hole, so no hole colour bleeds into the context.
-            mask = (_resize(mask, size, Image.Resampling.BOX) > 0).astype(np.float32)
+            crop_hole = hole[top:bottom, left:right, None]
+            mask = (_resize(crop_hole, size, Image.Resampling.BOX) > 0).astype(np.float32)
+        else:
+            image = _unit(rgb[top:bottom, left:right])
+            mask = hole[top:bottom, left:right].astype(np.float32)[..., None]
         # The model never sees what was under the hole.
         image = image * (1.0 - mask)
         # Reflect both, so the padding is a mirror of the scene with its hole mirrored too.
@@ -132,41 +156,58 @@ class Inpainter:
         mask = np.pad(mask, pad, mode="reflect")
         return _Crop(box, image, mask, size)
 
-    def _run(self, crops: list[_Crop], out: np.ndarray, hole: np.ndarray) -> None:
+    def _run(self, crops: list[_Crop]) -> Iterator[tuple[Box, np.ndarray]]:
         if not crops:
             return
-        from keras import ops
-
         images = np.stack([c.image for c in crops])
         mask = np.stack([c.mask for c in crops])
-        result = ops.convert_to_numpy(self.model([images, mask], training=False))
+        result = np.asarray(self.model(image=images, mask=mask))
         for crop, filled in zip(crops, result, strict=True):
             top, left, bottom, right = crop.box
             filled = filled[: crop.size[0], : crop.size[1]].astype(np.float32)
             if crop.size != (bottom - top, right - left):
                 filled = _resize(filled, (bottom - top, right - left), Image.Resampling.BICUBIC)
-            crop_hole = hole[top:bottom, left:right]
-            target = out[top:bottom, left:right]
-            target[crop_hole] = np.clip(filled[crop_hole], 0.0, 1.0).astype(out.dtype)
+            yield crop.box, np.clip(filled, 0.0, 1.0, out=filled)
+
+
+def _unit(pixels: np.ndarray, copy: bool = False) -> np.ndarray:
+    """Float32 in [0, 1]: integer pixels divided by their dtype's maximum, booleans as 0 and 1,
+    floats clipped."""
+    if pixels.dtype == bool:
+        return pixels.astype(np.float32)
+    if np.issubdtype(pixels.dtype, np.integer):
+        return pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+    return np.clip(pixels.astype(np.float32, copy=copy), 0.0, 1.0)
 
 
 def _resize(array: np.ndarray, size: tuple[int, int], resample: Image.Resampling) -> np.ndarray:
-    """Resize a float (H, W, C) array to ``size`` (h, w), channel by channel in Pillow's float
-    mode, which keeps full precision and needs no TensorFlow op per crop."""
+    """Resize an (H, W, C) array (any dtype ``_unit`` takes) to ``size`` (h, w) as float32 in
+    [0, 1], channel by channel in Pillow's float mode: full precision, no TensorFlow op per
+    crop, and one channel in float at a time."""
     h, w = size
-    channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c])).resize((w, h), resample))
-        for c in range(array.shape[2])
-    ]
-    return np.stack(channels, axis=-1).astype(np.float32)
+    out = np.empty((h, w, array.shape[2]), np.float32)
+    for c in range(array.shape[2]):
+        channel = Image.fromarray(_unit(array[..., c], copy=True))
+        out[..., c] = np.asarray(channel.resize((w, h), resample))
+    return out
 
 
-def load_inpainter(name: str | None = None, zoo: str | Path | None = None) -> Inpainter:
-    """The zoo's inpainter ``name`` (default: ``zoo.DEFAULT_INPAINTER``), ready to fill."""
+def load_inpainter(
+    name: str | None = None,
+    zoo: str | Path | None = None,
+    settings: runtime.Settings | None = None,
+) -> Inpainter:
+    """The zoo's inpainter ``name`` (default: ``zoo.DEFAULT_INPAINTER``), ready to fill, on the
+    runtime ``settings`` select (LiteRT on the CPU)."""
     from imgfix import zoo as model_zoo
 
-    model, card = model_zoo.load_model(name or model_zoo.DEFAULT_INPAINTER, zoo, kind="inpainter")
-    return Inpainter(model, card, work_size=int(card.get("work_size", DEFAULT_WORK_SIZE)))
+    name = name or model_zoo.DEFAULT_INPAINTER
+    model, card = runtime.load(name, zoo, "inpainter", settings)
+    # LiteRT gains nothing from batching crops, while each crop in a batch adds its working
+    # memory; TensorFlow amortises its per-call overhead over a batch.
+    batch = 1 if model.runtime == "litert" else DEFAULT_MAX_BATCH
+    work_size = int(card.get("work_size", DEFAULT_WORK_SIZE))
+    return Inpainter(model, card, work_size=work_size, max_batch=batch)
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -267,8 +308,11 @@ def inpaint_file(
     mask: str | Path,
     output: str | Path,
     options: InpaintOptions | None = None,
+    last: bool = False,
 ) -> InpaintResult:
-    """Inpaint one image file with one mask file and write ``output``.
+    """Inpaint one image file with one mask file and write ``output``. ``last``: no image
+    follows, so the model's working memory is freed before the output is encoded, and a
+    12 MP photo peaks at the larger of the two rather than their sum.
 
     Raises InputError for bad input (unreadable files, mask size mismatch, an output that
     exists or is the input, without ``overwrite``) and ImgfixError for runtime failures.
@@ -290,12 +334,18 @@ def inpaint_file(
         resize=options.resize_mask,
     )
     hole = masks.dilate(hole, options.dilate)
+    runtime.trim_heap()
     warning = None
     if not hole.any():
         warning = f"{mask}: mask is empty; image written unchanged"
         _write_unchanged(picture, image, output, options)
     else:
-        filled = picture.with_fill(inpainter.fill(picture.rgb(), hole), hole)
+        # Only this function holds the decoded picture, so the fill goes into its pixels. That is
+        # safe while patches are still being computed: crop boxes never overlap, and each crop
+        # is copied before its box is written.
+        filled = picture.with_patches(inpainter.patches(picture.colour(), hole), hole, True)
+        if last:
+            inpainter.release()
         io.save_image(filled, output, quality=options.quality)
     return InpaintResult(
         input=image,
