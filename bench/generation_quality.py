@@ -360,7 +360,7 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def generate_images(
-    generator, prompts: list[str], seed, temperature: float = 1.0, batch_size: int = 256
+    generator, prompts: list[str], seed, temperature: float = 1.0
 ) -> np.ndarray:
     """One image per prompt, ``(len(prompts), S, S, 3) uint8`` at the generator's size, in one
     batched call. The noise comes from ``default_rng(seed)``, so the same seed and prompt list
@@ -370,7 +370,7 @@ def generate_images(
     cond = generator.conditions(unique)[[index[p] for p in prompts]]
     z = np.random.default_rng(seed).standard_normal((len(prompts), generator.z_dim))
     z = (z * temperature).astype(np.float32)
-    out = generator.model.predict([z, cond.astype(np.float32)], batch_size=batch_size, verbose=0)
+    out = generator.network(z, cond.astype(np.float32))
     return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 

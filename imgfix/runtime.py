@@ -164,7 +164,8 @@ def quiet_native_stderr(replay: bool = True) -> Iterator[None]:
 
 
 class LiteRTModel:
-    """A ``.tflite`` model in one LiteRT interpreter, called as ``model(name=array, ...)``.
+    """A ``.tflite`` model in one LiteRT interpreter, called as ``model(array, ...)`` in the
+    Keras model's input order (``inputs``, which the card records) or ``model(name=array)``.
 
     The input tensors are resized, and the interpreter's tensors allocated again, only when a
     call's shapes differ from the last call's, so a batch of same-sized crops plans once. One
@@ -173,7 +174,9 @@ class LiteRTModel:
 
     runtime = "litert"
 
-    def __init__(self, path: str | os.PathLike, num_threads: int) -> None:
+    def __init__(
+        self, path: str | os.PathLike, num_threads: int, inputs: list[str] | None = None
+    ) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self._make = lambda: Interpreter(model_path=str(path), num_threads=num_threads)
@@ -181,16 +184,15 @@ class LiteRTModel:
         self.path = Path(path)
         self.threads = num_threads
         runner = self.interpreter.get_signature_runner()
-        self._inputs = {name: d for name, d in runner.get_input_details().items()}
+        self._inputs = dict(runner.get_input_details())
+        if inputs is not None and sorted(inputs) != sorted(self._inputs):
+            raise ImgfixError(f"{self.path.name}: inputs {sorted(self._inputs)}, card: {inputs}")
+        self.input_names = list(inputs or self._inputs)
         outputs = list(runner.get_output_details().values())
         if len(outputs) != 1:
             raise ImgfixError(f"{self.path.name}: expected one output, found {len(outputs)}")
         self._output = outputs[0]["index"]
         self._shapes: dict[str, tuple[int, ...]] = {}
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self._inputs)
 
     def release(self) -> None:
         """Free the interpreter's working memory (about 300 MB after a 512 x 512 crop of the
@@ -198,19 +200,18 @@ class LiteRTModel:
         self.interpreter = None
         self._shapes = {}
 
-    def __call__(self, **arrays: np.ndarray) -> np.ndarray:
-        if set(arrays) != set(self._inputs):
-            raise ValueError(f"inputs {sorted(arrays)}; the model takes {sorted(self._inputs)}")
+    def __call__(self, *arrays: np.ndarray, **named: np.ndarray) -> np.ndarray:
+        named = _named(self.input_names, arrays, named)
         if self.interpreter is None:
             self.interpreter = self._make()
-        shapes = {name: tuple(np.shape(a)) for name, a in arrays.items()}
+        shapes = {name: tuple(np.shape(a)) for name, a in named.items()}
         if shapes != self._shapes:
             for name, shape in shapes.items():
                 self.interpreter.resize_tensor_input(self._inputs[name]["index"], shape)
             with quiet_native_stderr():  # the first allocation announces the XNNPACK delegate
                 self.interpreter.allocate_tensors()
             self._shapes = shapes
-        for name, array in arrays.items():
+        for name, array in named.items():
             detail = self._inputs[name]
             self.interpreter.set_tensor(
                 detail["index"], np.ascontiguousarray(array, dtype=detail["dtype"])
@@ -220,29 +221,38 @@ class LiteRTModel:
 
 
 class KerasModel:
-    """A Keras model behind the same interface as ``LiteRTModel``: named NumPy arrays in, one
-    NumPy array out, run in inference mode."""
+    """A Keras model behind the same interface as ``LiteRTModel``: NumPy arrays in (in input
+    order, or by name), one NumPy array out, run in inference mode."""
 
     runtime = "tensorflow"
 
     def __init__(self, model: Any) -> None:
         self.model = model
+        self.input_names = [t.name for t in model.inputs]
 
     def release(self) -> None:
         """Nothing to free: TensorFlow keeps its own pools."""
 
-    @property
-    def input_names(self) -> list[str]:
-        return [t.name for t in self.model.inputs]
-
-    def __call__(self, **arrays: np.ndarray) -> np.ndarray:
+    def __call__(self, *arrays: np.ndarray, **named: np.ndarray) -> np.ndarray:
         from keras import ops
 
-        if set(arrays) != set(self.input_names):
-            raise ValueError(f"inputs {sorted(arrays)}; the model takes {self.input_names}")
-        inputs = [arrays[name] for name in self.input_names]
+        named = _named(self.input_names, arrays, named)
+        inputs = [named[name] for name in self.input_names]
         result = self.model(inputs if len(inputs) > 1 else inputs[0], training=False)
         return ops.convert_to_numpy(result)
+
+
+def _named(names: list[str], arrays: tuple, named: dict) -> dict:
+    """Inputs by name, from positional arrays (in ``names``' order) or keywords."""
+    if arrays and named:
+        raise ValueError("pass the inputs in order or by name, not both")
+    if arrays:
+        if len(arrays) != len(names):
+            raise ValueError(f"{len(arrays)} inputs; the model takes {names}")
+        return dict(zip(names, arrays, strict=True))
+    if set(named) != set(names):
+        raise ValueError(f"inputs {sorted(named)}; the model takes {names}")
+    return named
 
 
 def trim_heap() -> None:
@@ -256,14 +266,14 @@ def trim_heap() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def batched(model: Any, batch_size: int, **arrays: np.ndarray) -> np.ndarray:
-    """``model(**arrays)`` over slices of at most ``batch_size`` rows, concatenated: bounded
+def batched(model: Any, batch_size: int, *arrays: np.ndarray) -> np.ndarray:
+    """``model(*arrays)`` over slices of at most ``batch_size`` rows, concatenated: bounded
     memory for long inputs (1,652 prompts, -n 1024)."""
-    total = len(next(iter(arrays.values())))
+    total = len(arrays[0])
     if total <= batch_size:
-        return model(**arrays)
+        return model(*arrays)
     parts = [
-        model(**{name: a[start : start + batch_size] for name, a in arrays.items()})
+        model(*(a[start : start + batch_size] for a in arrays))
         for start in range(0, total, batch_size)
     ]
     return np.concatenate(parts)
@@ -283,8 +293,13 @@ def load(
     if choice.runtime == "litert":
         path = model_zoo.runtime_file(name, zoo)
         if path is not None:
-            return LiteRTModel(path, threads(settings)), card
+            return LiteRTModel(path, threads(settings), card["runtime"].get("inputs")), card
         why = (card.get("runtime") or {}).get("error") or "it has no .tflite file"
+        if settings.runtime == "litert":
+            raise ImgfixError(
+                f"--runtime litert: model '{name}' cannot run on LiteRT: {why} (imgfix zoo "
+                f"export-runtime {name} makes one, or use --runtime tensorflow)"
+            )
         warn_once(
             f"no-litert:{name}",
             f"model '{name}' runs on TensorFlow, slower to start: {why} "

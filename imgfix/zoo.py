@@ -283,6 +283,7 @@ def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights
         "weights": stored,
         "bytes": size,
         "builtin_ops_only": True,
+        "inputs": [t.name for t in model.inputs],
     }
 
 

@@ -136,19 +136,16 @@ def test_augment_keeps_shape_and_range_and_varies_per_image():
 # ---------------------------------------------------------------------------- the wiring
 
 
-class _Model:
+class _Generator:
     """Draws concept c as a flat image whose red channel encodes c."""
 
-    def predict(self, inputs, batch_size=256, verbose=0):
-        z, cond = inputs
+    def __init__(self, concepts):
+        self.concepts, self.z_dim = concepts, 4
+        self.text_encoder, self.calls = None, []
+
+    def network(self, z, cond):
         value = (np.argmax(cond, axis=1) + 1) / 255.0 + 0.0 * z[:, 0]
         return np.broadcast_to(value[:, None, None, None], (len(z), 8, 8, 3)).astype(np.float32)
-
-
-class _Generator:
-    def __init__(self, concepts):
-        self.concepts, self.z_dim, self.model = concepts, 4, _Model()
-        self.text_encoder, self.calls = None, []
 
     def conditions(self, prompts):
         self.calls.append(list(prompts))
@@ -157,7 +154,7 @@ class _Generator:
 
 
 class _Evaluator:
-    """Reads the concept back from the red channel: a perfect classifier of _Model's images."""
+    """Reads the concept back from the red channel: a perfect classifier of _Generator's images."""
 
     def __init__(self, classes):
         self.classes = classes

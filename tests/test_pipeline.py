@@ -444,6 +444,27 @@ def test_batch_with_one_mask_and_a_broken_file(tmp_path):
     assert all("exists" in r.message for r in again)
 
 
+def test_a_write_that_fails_in_the_background_fails_its_own_image(tmp_path):
+    """Batch writes run in a writer thread, one image behind the fills: a failed write is
+    reported for the image it belongs to, in order, and the others are written."""
+    src = tmp_path / "src"
+    src.mkdir()
+    images = [_photo(src / f"{n}.png", seed=i) for i, n in enumerate("abc")]
+    out_dir = tmp_path / "out"
+    (out_dir / "b.inpainted.png").mkdir(parents=True)  # cannot be replaced by a file
+    seen: list[InpaintResult] = []
+    results = inpaint_batch(
+        inpainter()[0], images, _mask(tmp_path / "mask.png"), out_dir,
+        InpaintOptions(overwrite=True), seen.append,
+    )  # fmt: skip
+    assert seen == results and [r.input for r in results] == images
+    assert [r.ok for r in results] == [True, False, True]
+    assert "b.inpainted.png: is a directory" in results[1].message
+    assert all(r.pending is None for r in results)
+    for name in ("a", "c"):
+        assert io.load_image(out_dir / f"{name}.inpainted.png").pixels.shape == (64, 96, 3)
+
+
 def test_batch_with_a_mask_folder_matched_by_stem(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

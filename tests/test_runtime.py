@@ -102,10 +102,22 @@ def test_litert_matches_keras_and_resizes_between_shapes(tiny_zoo, tiny_model):
     np.testing.assert_allclose(lite(**_batch(32, 32)), keras_model(**_batch(32, 32)), atol=1e-5)
 
 
-def test_litert_refuses_wrong_inputs(tiny_zoo):
-    lite = LiteRTModel(zoo.runtime_file(TINY, tiny_zoo), num_threads=1)
+def test_inputs_go_in_the_keras_order_or_by_name(tiny_zoo, tiny_model):
+    card = zoo.read_card(TINY, tiny_zoo)
+    assert card["runtime"]["inputs"] == ["image", "mask"]
+    lite = LiteRTModel(zoo.runtime_file(TINY, tiny_zoo), 1, card["runtime"]["inputs"])
+    batch = _batch(16, 32)
+    np.testing.assert_array_equal(lite(batch["image"], batch["mask"]), lite(**batch))
+    keras_model = KerasModel(tiny_model[0])
+    np.testing.assert_allclose(keras_model(batch["image"], batch["mask"]), lite(**batch), atol=1e-5)
     with pytest.raises(ValueError, match="the model takes"):
         lite(image=np.zeros((1, 16, 16, 3), np.float32))
+    with pytest.raises(ValueError, match="1 inputs; the model takes"):
+        lite(batch["image"])
+    with pytest.raises(ValueError, match="in order or by name, not both"):
+        lite(batch["image"], mask=batch["mask"])
+    with pytest.raises(ImgfixError, match="card: "):
+        LiteRTModel(zoo.runtime_file(TINY, tiny_zoo), 1, ["image", "hole"])
 
 
 def test_height_and_width_stay_dynamic(tiny_zoo):
@@ -120,12 +132,12 @@ def test_height_and_width_stay_dynamic(tiny_zoo):
 def test_batched_calls_in_slices():
     calls = []
 
-    def model(x):
+    def model(x, y):
         calls.append(len(x))
-        return x * 2
+        return x * 2 + y
 
-    out = runtime.batched(model, 4, x=np.arange(10))
-    np.testing.assert_array_equal(out, np.arange(10) * 2)
+    out = runtime.batched(model, 4, np.arange(10), np.ones(10))
+    np.testing.assert_array_equal(out, np.arange(10) * 2 + 1)
     assert calls == [4, 4, 2]
 
 
@@ -150,6 +162,8 @@ def test_load_picks_the_file_and_falls_back_once(tiny_zoo, no_gpu, capsys, monke
         assert isinstance(model, KerasModel)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "runs on TensorFlow" in err[0] and "export-runtime tiny" in err[0]
+    with pytest.raises(ImgfixError, match="--runtime litert: model 'tiny' cannot run on LiteRT"):
+        runtime.load(TINY, tiny_zoo, "inpainter", Settings(runtime="litert"))
 
 
 def test_a_tampered_or_missing_tflite_is_refused(tiny_zoo):

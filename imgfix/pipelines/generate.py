@@ -143,7 +143,7 @@ class Generator:
         from imgfix.data.tokens import tokenize
 
         ids = tokenize(texts, self.tokenizer)
-        return runtime.batched(self.text_encoder, ENCODER_BATCH, ids=ids)
+        return runtime.batched(self.text_encoder, ENCODER_BATCH, ids)
 
     def match(self, prompt: str, top: int = 3) -> PromptMatch:
         """The concepts nearest to ``prompt`` and whether it is near enough to any of them."""
@@ -172,8 +172,8 @@ class Generator:
         return eye[[label_index(self.concepts, p) for p in prompts]]
 
     def network(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
-        """The generator alone: noise and condition vectors to float images in [0, 1]-ish."""
-        return runtime.batched(self.model, GENERATOR_BATCH, z=z, condition=condition)
+        """The generator alone: noise and condition vectors to float images (clip to [0, 1])."""
+        return runtime.batched(self.model, GENERATOR_BATCH, z, condition)
 
     def sample(self, prompt: str, options: GenerateOptions) -> Generated:
         """``options.n`` images of one prompt. The noise depends only on the seed, so the same

@@ -12,7 +12,8 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,7 @@ class InpaintResult:
     warning: str | None = None
     hole_fraction: float = 0.0
     seconds: float = 0.0
+    pending: Future | None = field(default=None, repr=False)  # the write, in batch mode
 
     def to_dict(self) -> dict:
         """JSON-ready form for ``--json``: paths as strings."""
@@ -309,10 +311,13 @@ def inpaint_file(
     output: str | Path,
     options: InpaintOptions | None = None,
     last: bool = False,
+    writer: Executor | None = None,
 ) -> InpaintResult:
     """Inpaint one image file with one mask file and write ``output``. ``last``: no image
     follows, so the model's working memory is freed before the output is encoded, and a
-    12 MP photo peaks at the larger of the two rather than their sum.
+    12 MP photo peaks at the larger of the two rather than their sum. ``writer``: encode and
+    write the output there, and return at once with the write in ``result.pending`` (the
+    batch loop overlaps it with the next fill).
 
     Raises InputError for bad input (unreadable files, mask size mismatch, an output that
     exists or is the input, without ``overwrite``) and ImgfixError for runtime failures.
@@ -335,7 +340,7 @@ def inpaint_file(
     )
     hole = masks.dilate(hole, options.dilate)
     runtime.trim_heap()
-    warning = None
+    warning, pending = None, None
     if not hole.any():
         warning = f"{mask}: mask is empty; image written unchanged"
         _write_unchanged(picture, image, output, options)
@@ -346,7 +351,10 @@ def inpaint_file(
         filled = picture.with_patches(inpainter.patches(picture.colour(), hole), hole, True)
         if last:
             inpainter.release()
-        io.save_image(filled, output, quality=options.quality)
+        if writer is None:
+            io.save_image(filled, output, quality=options.quality)
+        else:
+            pending = writer.submit(io.save_image, filled, output, quality=options.quality)
     return InpaintResult(
         input=image,
         mask=mask,
@@ -355,6 +363,7 @@ def inpaint_file(
         warning=warning,
         hole_fraction=float(hole.mean()),
         seconds=time.perf_counter() - start,
+        pending=pending,
     )
 
 
@@ -406,39 +415,66 @@ def inpaint_batch(
 
     results: list[InpaintResult] = []
     written: dict[Path, Path] = {}  # output -> input, to catch two inputs with one output name
-    for raw in images:
-        image = Path(raw)
-        output = default_output(image, out_dir)
-        image_mask: Path | None = mask
-        start = time.perf_counter()
-        try:
-            if by_stem is not None:
-                candidates = [m for m in by_stem.get(image.stem, []) if not _same_file(m, image)]
-                if not candidates:
-                    raise InputError(f"{image}: no mask named {image.stem}.* in {mask}")
-                if len(candidates) > 1:
-                    names = ", ".join(m.name for m in candidates)
-                    raise InputError(f"{image}: several masks match in {mask} ({names})")
-                image_mask = candidates[0]
-            previous = written.get(output.resolve())
-            if previous is not None:
-                raise InputError(f"{output}: already written for {previous} in this batch")
-            result = inpaint_file(inpainter, image, image_mask, output, options)
-            written[output.resolve()] = image
-        except ImgfixError as exc:
-            result = _failure(image, image_mask, str(exc), start)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            result = _failure(image, image_mask, f"{exc.filename or image}: {reason}", start)
-        except ValueError as exc:
-            result = _failure(image, image_mask, f"{image}: {exc}", start)
-        results.append(result)
+
+    def report(result: InpaintResult) -> None:
+        results.append(_settled(result))
         if on_result is not None:
-            on_result(result)
+            on_result(results[-1])
+
+    # One writer thread encodes image k while image k + 1 is filled; at most one write waits.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgfix-write") as writer:
+        queued: InpaintResult | None = None
+        for raw in images:
+            image = Path(raw)
+            output = default_output(image, out_dir)
+            image_mask: Path | None = mask
+            start = time.perf_counter()
+            try:
+                if by_stem is not None:
+                    candidates = [
+                        m for m in by_stem.get(image.stem, []) if not _same_file(m, image)
+                    ]
+                    if not candidates:
+                        raise InputError(f"{image}: no mask named {image.stem}.* in {mask}")
+                    if len(candidates) > 1:
+                        names = ", ".join(m.name for m in candidates)
+                        raise InputError(f"{image}: several masks match in {mask} ({names})")
+                    image_mask = candidates[0]
+                previous = written.get(output.resolve())
+                if previous is not None:
+                    raise InputError(f"{output}: already written for {previous} in this batch")
+                result = inpaint_file(inpainter, image, image_mask, output, options, writer=writer)
+                written[output.resolve()] = image
+            except (ImgfixError, OSError, ValueError) as exc:
+                result = _failure(image, image_mask, exc, start)
+            if queued is not None:
+                report(queued)
+            queued = result
+        if queued is not None:
+            report(queued)
     return results
 
 
-def _failure(image: Path, mask: Path | None, message: str, start: float) -> InpaintResult:
+def _settled(result: InpaintResult) -> InpaintResult:
+    """``result`` once its write has finished: a failed write makes it a failure."""
+    if result.pending is None:
+        return result
+    start = time.perf_counter() - result.seconds
+    try:
+        result.pending.result()
+    except (ImgfixError, OSError, ValueError) as exc:
+        return _failure(result.input, result.mask, exc, start)
+    return replace(result, pending=None, seconds=time.perf_counter() - start)
+
+
+def _failure(image: Path, mask: Path | None, exc: Exception, start: float) -> InpaintResult:
+    """The failed result of one image, its message in one line naming the file."""
+    if isinstance(exc, ImgfixError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        message = f"{exc.filename or image}: {exc.strerror or exc}"
+    else:
+        message = f"{image}: {exc}"
     return InpaintResult(
         input=image,
         mask=mask,
