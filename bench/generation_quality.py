@@ -359,9 +359,7 @@ def resize(images: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-def generate_images(
-    generator, prompts: list[str], seed, temperature: float = 1.0
-) -> np.ndarray:
+def generate_images(generator, prompts: list[str], seed, temperature: float = 1.0) -> np.ndarray:
     """One image per prompt, ``(len(prompts), S, S, 3) uint8`` at the generator's size, in one
     batched call. The noise comes from ``default_rng(seed)``, so the same seed and prompt list
     give the same pixels; each distinct prompt is embedded once."""
