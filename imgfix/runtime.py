@@ -7,8 +7,9 @@ or found (``--device gpu``, or ``auto`` with an NVIDIA device node present), whe
 ``--runtime tensorflow`` is given, for a model without a ``.tflite``, and where no LiteRT wheel
 exists. ``choose`` makes that decision without importing either, and says why.
 
-Both runtimes are wrapped to look the same to the pipelines: a model is called with its named
-inputs as NumPy arrays and returns a NumPy array (``LiteRTModel``, ``KerasModel``).
+Both runtimes are wrapped to look the same to the pipelines: a model is called with NumPy
+arrays, in its input order or by input name, and returns a NumPy array (``LiteRTModel``,
+``KerasModel``).
 
 TensorFlow's native code prints start-up chatter (oneDNN, CUDA probing) through absl before its
 own log level applies, and LiteRT announces its XNNPACK delegate; that goes to file descriptor
