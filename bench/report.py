@@ -288,7 +288,7 @@ def render(results: Path, out: Path, info: dict | None = None) -> str:
         "",
         "## Reproduce",
         "",
-        "- Everything: `make bench` (about 12 minutes on 2 cores; it renders the emoji corpus "
+        "- Everything: `make bench` (about 14 minutes on 2 cores; it renders the emoji corpus "
         "first if `data/emoji` is missing).",
         "- The harness alone, in under 2 minutes: `make bench-quick` (writes "
         "`outputs/bench-quick/benchmarks.md`, checks no thresholds).",
