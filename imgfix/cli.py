@@ -248,15 +248,17 @@ def _inpaint_message(result: Any) -> str:
 def _check_pair(image: Path, mask: Path, options: Any) -> None:
     """Decode the image and its mask once before TensorFlow starts: an unreadable file or a
     mask of the wrong size then fails in a second rather than after the model has loaded."""
-    from imgfix import io
+    from imgfix import io, masks
+    from imgfix.pipelines.inpaint import check_hole
 
     picture = io.load_image(image)
-    io.load_mask(
+    hole = io.load_mask(
         mask,
         (picture.width, picture.height),
         invert=options.invert_mask,
         resize=options.resize_mask,
     )
+    check_hole(masks.dilate(hole, options.dilate), mask, options)
 
 
 @app.command()
@@ -304,7 +306,7 @@ def inpaint(
             "-o/--output takes a single input file; use --out-dir for several", param_hint="'-o'"
         )
 
-    from imgfix import zoo
+    from imgfix import io, zoo
     from imgfix.pipelines import inpaint as pipeline
 
     options = pipeline.InpaintOptions(
@@ -319,7 +321,9 @@ def inpaint(
         image = inputs[0]
         if mask.is_dir():
             raise InputError(f"{mask}: a folder of masks needs several inputs or --out-dir")
-        target = output or pipeline.default_output(image)
+        if mask.resolve() == image.resolve():
+            raise InputError(f"{mask}: the mask is the input image itself")
+        target = io.check_output(output or pipeline.default_output(image))
         if target.exists() and not overwrite:
             same = target.resolve() == image.resolve()
             what = "is the input image" if same else "exists"
@@ -434,10 +438,14 @@ def generate(
         raise InputError(
             f"{len(prompts)} prompts x {n} images: at most {pipeline.MAX_IMAGES} per call"
         )
+    if grid:
+        pipeline.check_grid(len(prompts), n, size)
     targets = pipeline.output_paths(prompts, n, output, out_dir, grid)
     flat = [targets] if isinstance(targets, Path) else [p for row in targets for p in row]
     for path in flat:
         pipeline.image_format(path)
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; give a file name (or use --out-dir)")
         if path.exists() and not overwrite:
             raise InputError(f"{path}: exists; use --overwrite to replace it")
     name = model or pipeline.DEFAULT_GENERATOR
@@ -602,6 +610,13 @@ def _report_training(g: Globals, name: str, summary: dict) -> None:
     else:
         _info(g, f"saved model '{name}' to {zoo.zoo_dir(g.zoo)}")
         _print_mapping(summary, title=f"training summary: {name}")
+    stopped = summary.get("stopped_by")
+    if stopped:
+        # A stopped run is not a finished one: 130 (Ctrl-C) or 143 (SIGTERM), as a shell
+        # reports a process ended by that signal, once the checkpoint is safe.
+        import signal
+
+        raise typer.Exit(128 + int(signal.Signals[stopped]))
 
 
 def _check_training_args(data: Path, name: str, logdir: Path | None, resume: bool) -> None:

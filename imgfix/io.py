@@ -12,6 +12,7 @@ import io
 import os
 import secrets
 import shutil
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -358,6 +359,23 @@ def _icc_fits(icc: bytes, mode: str) -> bool:
     return space == ("GRAY" if mode in ("L", "LA", "I;16") else "RGB")
 
 
+def can_write(path: str | os.PathLike) -> bool:
+    """Whether ``save_image`` writes this path's format (from its suffix)."""
+    return Path(path).suffix.lower() in _SAVE_FORMATS
+
+
+def check_output(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output that ``save_image`` could not write: a folder, or an
+    unknown format."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name (or use --out-dir)")
+    if not can_write(path):
+        known = ", ".join(sorted(_SAVE_FORMATS))
+        raise InputError(f"{path}: unsupported output format (use one of {known})")
+    return path
+
+
 def save_image(picture: Picture, path: str | os.PathLike, *, quality: int = 95) -> Path:
     """Write `picture` atomically; the format comes from the suffix of `path`.
 
@@ -367,11 +385,8 @@ def save_image(picture: Picture, path: str | os.PathLike, *, quality: int = 95) 
     16-bit in PNG and TIFF and is rounded to 8 bits elsewhere. EXIF, ICC profile and DPI are kept
     where the format supports them. The target is replaced only once the file is complete.
     """
-    path = Path(path)
-    fmt = _SAVE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        known = ", ".join(sorted(_SAVE_FORMATS))
-        raise InputError(f"{path}: unsupported output format (use one of {known})")
+    path = check_output(path)
+    fmt = _SAVE_FORMATS[path.suffix.lower()]
     im = _to_pil(picture, fmt)
     info = picture.info
     options: dict = {}
@@ -402,14 +417,55 @@ def save_image(picture: Picture, path: str | os.PathLike, *, quality: int = 95) 
     return path
 
 
+TEMP_PREFIX = ".imgfix-tmp-"
+_STARTED = time.time()
+_swept: set[Path] = set()
+
+
+def is_temp(path: Path) -> bool:
+    """A temporary file of ``atomic_path`` (this process's or a killed one's)."""
+    return path.name.startswith(TEMP_PREFIX)
+
+
 def _temp_name(path: Path) -> Path:
-    """Hidden sibling that still ends with the full target name, so suffix checks
-    (Pillow's format, Keras' ".keras" / ".weights.h5") see the same suffix."""
-    token = secrets.token_hex(4)
-    name = f".imgfix-tmp-{token}-{path.name}"
-    if len(name.encode()) > 240:
-        name = f".imgfix-tmp-{token}{''.join(path.suffixes[-2:])}"
+    """Hidden sibling that names this process and still ends with the full target name, so
+    suffix checks (Pillow's format, Keras' ".keras" / ".weights.h5") see the same suffix.
+    Lengths are counted in bytes (``os.fsencode``): Linux names are bytes, not always UTF-8."""
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    name = f"{TEMP_PREFIX}{token}-{path.name}"
+    if len(os.fsencode(name)) > 240:
+        name = f"{TEMP_PREFIX}{token}{''.join(path.suffixes[-2:])}"
     return path.with_name(name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or not a pid: leave its file alone
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files a killed process left in ``folder``: older than this process
+    and naming no live process. Returns what was deleted."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if not entry.name.startswith(TEMP_PREFIX):
+                continue
+            pid = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+            with contextlib.suppress(OSError):
+                if (pid.isdigit() and _alive(int(pid))) or entry.stat().st_mtime >= _STARTED:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
@@ -417,12 +473,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path` in one step.
 
     Readers never see a half-written file and a crash or exception leaves the old file intact
-    (the temporary file is removed). Missing parent folders are created.
+    (the temporary file is removed). Missing parent folders are created. A failing write (a
+    full disk, a read-only folder) raises a one-line error naming `path`, not the temporary.
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(path.parent, exc) from exc
+    if path.parent not in _swept:  # once per folder and process
+        _swept.add(path.parent)
+        remove_stale_temps(path.parent)
     tmp = _temp_name(path)
     try:
         yield tmp
@@ -430,13 +493,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise ImgfixError(f"{path}: nothing was written")
         _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             if tmp.is_dir():
                 shutil.rmtree(tmp)
             else:
                 tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> ImgfixError:
+    if isinstance(exc, PermissionError):
+        return InputError(f"{path}: permission denied")
+    return ImgfixError(f"{path}: cannot write ({exc.strerror or _reason(exc)})")
 
 
 def _fsync(path: Path) -> None:

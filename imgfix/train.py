@@ -25,6 +25,7 @@ class StopFlag:
 
     def __init__(self):
         self.requested = False
+        self.signum: int | None = None  # the signal that asked to stop
         self._previous = {}
 
     def __enter__(self):
@@ -36,6 +37,7 @@ class StopFlag:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
@@ -244,6 +246,7 @@ def run_summary(
         "steps": step,
         "steps_this_run": step - start_step,
         "stopped_early": stop.requested,
+        "stopped_by": signal.Signals(stop.signum).name if stop.signum else None,
         "seconds": round(time.time() - started, 1),
         "checkpoint": str(checkpoint),
         **{k: v for k, v in entry.items() if k not in ("step", "time")},

@@ -412,16 +412,17 @@ def import_model(
                     f"{src}: sha256 mismatch with its card, file is corrupt or was modified"
                 )
         info["runtime"] = _import_runtime(src, info.get("runtime"), path, name, zoo)
+        info = {"name": name, **info}
+        info.setdefault("keras", meta.get("keras_version", "unknown"))
+        info.setdefault("tensorflow", "unknown")
+        info.setdefault("created", meta.get("date_saved") or _now())
+        info.update(name=name, sha256=sha, file=path.name)
+        _write_card(card_path, info)
     except BaseException:
+        # All or nothing: a half-imported model would block its name and list as nothing.
         for p in (path, runtime_path):
             p.unlink(missing_ok=True)
         raise
-    info = {"name": name, **info}
-    info.setdefault("keras", meta.get("keras_version", "unknown"))
-    info.setdefault("tensorflow", "unknown")
-    info.setdefault("created", meta.get("date_saved") or _now())
-    info.update(name=name, sha256=sha, file=path.name)
-    _write_card(card_path, info)
     return info
 
 
@@ -467,7 +468,12 @@ def export_model(name: str, dest: str | os.PathLike, zoo: str | os.PathLike | No
     for target in targets:
         if target.exists():
             raise InputError(f"{target}: already exists")
-    for source, target in zip(sources, targets, strict=True):
-        with atomic_path(target) as tmp:
-            shutil.copyfile(source, tmp)
+    try:
+        for source, target in zip(sources, targets, strict=True):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+    except BaseException:
+        for target in targets:  # none of them existed: all or nothing
+            target.unlink(missing_ok=True)
+        raise
     return targets[0]

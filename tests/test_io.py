@@ -325,7 +325,7 @@ def test_save_image_failure_leaves_target_untouched(
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(ImgfixError, match=r"out\.png: cannot write image \(disk full\)"):
+    with pytest.raises(ImgfixError, match=r"out\.png: cannot write \(disk full\)"):
         save_image(Picture(NOISE), target)
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["out.png"]

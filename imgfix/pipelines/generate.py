@@ -218,7 +218,23 @@ def upscale(image: np.ndarray, size: int) -> Image.Image:
     return im
 
 
-def make_grid(rows: list[np.ndarray], size: int, pad: int = 2) -> Image.Image:
+GRID_PAD = 2
+
+
+def check_grid(rows: int, cols: int, size: int, pad: int = GRID_PAD) -> None:
+    """Refuse, before any work, a grid canvas over ``io.MAX_PIXELS`` (the limit images have)."""
+    from imgfix import io
+
+    width, height = cols * (size + pad) + pad, rows * (size + pad) + pad
+    if width * height > io.MAX_PIXELS:
+        raise InputError(
+            f"--grid of {rows} x {cols} images at --size {size}: a {width}x{height} canvas "
+            f"({width * height / 1e6:.0f} MP) is over the {io.MAX_PIXELS / 1e6:.0f} MP limit; "
+            "use a smaller --size or -n, or drop --grid"
+        )
+
+
+def make_grid(rows: list[np.ndarray], size: int, pad: int = GRID_PAD) -> Image.Image:
     """Rows of upscaled images (one row per prompt) on a white background."""
     cols = max(len(r) for r in rows)
     grid = Image.new("RGB", (cols * (size + pad) + pad, len(rows) * (size + pad) + pad), "white")

@@ -254,7 +254,8 @@ class InpaintResult:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in io.IMAGE_SUFFIXES
+    """An image file to take from a folder: not a temporary file a killed run left behind."""
+    return path.is_file() and path.suffix.lower() in io.IMAGE_SUFFIXES and not io.is_temp(path)
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
@@ -289,10 +290,11 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
 
 def default_output(image: str | Path, out_dir: str | Path | None = None) -> Path:
     """``photo.jpg`` -> ``photo.inpainted.jpg``, next to the input or in ``out_dir``; the suffix,
-    hence the format, is the input's."""
+    hence the format, is the input's, or ``.png`` for one imgfix cannot write (a GIF)."""
     image = Path(image)
     folder = Path(out_dir) if out_dir is not None else image.parent
-    return folder / f"{image.stem}{OUTPUT_TAG}{image.suffix}"
+    suffix = image.suffix if io.can_write(image) else ".png"
+    return folder / f"{image.stem}{OUTPUT_TAG}{suffix}"
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -340,6 +342,7 @@ def inpaint_file(
     )
     hole = masks.dilate(hole, options.dilate)
     runtime.trim_heap()
+    check_hole(hole, mask, options)
     warning, pending = None, None
     if not hole.any():
         warning = f"{mask}: mask is empty; image written unchanged"
@@ -365,6 +368,15 @@ def inpaint_file(
         seconds=time.perf_counter() - start,
         pending=pending,
     )
+
+
+def check_hole(hole: np.ndarray, mask: Path, options: InpaintOptions) -> None:
+    """Refuse a hole that covers the whole image: nothing is left to fill it from."""
+    if hole.size and hole.all():
+        grown = f" after --dilate {options.dilate}" if options.dilate else ""
+        raise InputError(
+            f"{mask}: the hole covers the whole image{grown}; nothing is left to fill it from"
+        )
 
 
 def _write_unchanged(picture: io.Picture, image: Path, output: Path, options: InpaintOptions):
