@@ -111,6 +111,7 @@ def read_card(name: str, zoo: str | os.PathLike | None = None, kind: str | None 
     a model of another kind is refused: commands call this before starting TensorFlow, so a
     wrong ``--model`` fails at once."""
     _, card_path = _paths(name, zoo)
+    _finish(name, zoo)
     if not card_path.is_file():
         raise _unknown(name, card_path.parent)
     card = _parse_card(card_path, f"model '{name}'")
@@ -267,12 +268,13 @@ def _write_card(path: Path, card: dict) -> None:
 
 
 def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights: str) -> dict:
-    """Convert ``model`` to the zoo's ``<name>.tflite`` (atomically); the card's runtime entry."""
+    """Convert ``model`` to the staged ``<name>.tflite`` (see ``_commit``); the card's runtime
+    entry."""
     from imgfix.export import to_litert
     from imgfix.io import atomic_path
 
     path = _runtime_path(name, zoo)
-    with atomic_path(path) as tmp:
+    with atomic_path(_staged(path)) as tmp:
         stored = to_litert(model, tmp, weights)
         sha = _sha256(tmp)
         size = tmp.stat().st_size
@@ -287,6 +289,51 @@ def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights
     }
 
 
+# --- an entry changes as a unit --------------------------------------------------------------
+# New files are written complete beside the entry (``.<name>.next.keras``), then a journal
+# (``.<name>.pending.json``) names them with the new card, then they are moved in and the card
+# written. A kill before the journal exists leaves the old entry whole; after it, the next
+# reader of the entry finishes the moves (``_finish``), so the card always matches its files.
+
+
+def _staged(final: Path) -> Path:
+    """Where the new version of ``final`` waits until its entry is committed; it keeps the
+    suffix, which Keras checks."""
+    return final.with_name(f".{final.stem}.next{final.suffix}")
+
+
+def _journal(name: str, zoo: str | os.PathLike | None) -> Path:
+    return zoo_dir(zoo) / f".{check_name(name)}.pending.json"
+
+
+def _commit(name: str, zoo: str | os.PathLike | None, card: dict, files: list[Path]) -> None:
+    """Move the staged versions of ``files`` in and write ``card``, as a unit."""
+    from imgfix.io import atomic_write_text
+
+    plan = {"card": card, "files": [p.name for p in files]}
+    atomic_write_text(_journal(name, zoo), json.dumps(plan, default=_json_default) + "\n")
+    _finish(name, zoo)
+
+
+def _finish(name: str, zoo: str | os.PathLike | None) -> None:
+    """Complete the commit of ``name``'s entry that a kill interrupted, if there is one."""
+    journal = _journal(name, zoo)
+    if not journal.is_file():
+        return
+    allowed = {f"{name}.keras", f"{name}{RUNTIME_SUFFIX}"}
+    try:
+        plan = json.loads(journal.read_text(encoding="utf-8"))
+        card, files = dict(plan["card"]), [f for f in plan["files"] if f in allowed]
+    except (ValueError, KeyError, TypeError, OSError):
+        journal.unlink(missing_ok=True)  # not one this code wrote: the old entry stands
+        return
+    for final in (journal.parent / f for f in files):
+        if _staged(final).exists():
+            os.replace(_staged(final), final)
+    _write_card(_paths(name, zoo)[1], card)
+    journal.unlink(missing_ok=True)
+
+
 def save_model(
     model: Any,
     name: str,
@@ -294,14 +341,16 @@ def save_model(
     zoo: str | os.PathLike | None = None,
     weights: str = "auto",
 ) -> Path:
-    """Save ``model``, its LiteRT conversion and its card, the card last; the caller's card
-    keys are kept, the files' hashes, name, library versions and creation time are filled in.
-    ``weights`` is the ``.tflite`` weight storage (``export.WEIGHTS``). Returns the ``.keras``
-    path. A model that does not convert to LiteRT's builtin ops raises ``ExportError``."""
+    """Save ``model``, its LiteRT conversion and its card as one unit (``_commit``); the
+    caller's card keys are kept, the files' hashes, name, library versions and creation time
+    are filled in. ``weights`` is the ``.tflite`` weight storage (``export.WEIGHTS``). Returns
+    the ``.keras`` path. A model that does not convert to LiteRT's builtin ops raises
+    ``ExportError``, and the zoo keeps its previous entry."""
     from imgfix.io import atomic_path
 
-    path, card_path = _paths(name, zoo)
-    with atomic_path(path) as tmp:
+    path, _ = _paths(name, zoo)
+    _finish(name, zoo)
+    with atomic_path(_staged(path)) as tmp:
         model.save(tmp)
         sha = _sha256(tmp)
     runtime = _write_runtime(model, name, zoo, weights)
@@ -315,7 +364,7 @@ def save_model(
         keras=_version("keras"),
         created=_now(),
     )
-    _write_card(card_path, full)
+    _commit(name, zoo, full, [path, _runtime_path(name, zoo)])
     return path
 
 
@@ -324,7 +373,7 @@ def export_runtime(name: str, zoo: str | os.PathLike | None = None, weights: str
     card; returns the card. Raises ``ExportError`` if it does not convert."""
     model, card = load_model(name, zoo)
     card["runtime"] = _write_runtime(model, name, zoo, weights)
-    _write_card(_paths(name, zoo)[1], card)
+    _commit(name, zoo, card, [_runtime_path(name, zoo)])
     return card
 
 
@@ -341,7 +390,8 @@ def remove(name: str, zoo: str | os.PathLike | None = None) -> None:
     path, card_path = _paths(name, zoo)
     if not path.exists() and not card_path.exists():
         raise _unknown(name, path.parent)
-    for p in (path, _runtime_path(name, zoo), card_path):
+    runtime = _runtime_path(name, zoo)
+    for p in (_journal(name, zoo), _staged(path), _staged(runtime), path, runtime, card_path):
         p.unlink(missing_ok=True)
 
 
@@ -403,7 +453,7 @@ def import_model(
     from imgfix.io import atomic_path
 
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(_staged(path)) as tmp:
             shutil.copyfile(src, tmp)
             sha = _sha256(tmp)
             expected = info.get("sha256")
@@ -411,16 +461,17 @@ def import_model(
                 raise ImgfixError(
                     f"{src}: sha256 mismatch with its card, file is corrupt or was modified"
                 )
-        info["runtime"] = _import_runtime(src, info.get("runtime"), path, name, zoo)
+        info["runtime"] = _import_runtime(src, info.get("runtime"), _staged(path), name, zoo)
         info = {"name": name, **info}
         info.setdefault("keras", meta.get("keras_version", "unknown"))
         info.setdefault("tensorflow", "unknown")
         info.setdefault("created", meta.get("date_saved") or _now())
         info.update(name=name, sha256=sha, file=path.name)
-        _write_card(card_path, info)
+        files = [path] + ([runtime_path] if info["runtime"].get("file") else [])
+        _commit(name, zoo, info, files)
     except BaseException:
         # All or nothing: a half-imported model would block its name and list as nothing.
-        for p in (path, runtime_path):
+        for p in (_journal(name, zoo), _staged(path), _staged(runtime_path), path, runtime_path):
             p.unlink(missing_ok=True)
         raise
     return info
@@ -437,7 +488,7 @@ def _import_runtime(
 
     source = src.with_suffix(RUNTIME_SUFFIX)
     if source.is_file() and isinstance(entry, dict) and entry.get("sha256"):
-        with atomic_path(_runtime_path(name, zoo)) as tmp:
+        with atomic_path(_staged(_runtime_path(name, zoo))) as tmp:
             shutil.copyfile(source, tmp)
             if _sha256(tmp) != str(entry["sha256"]).lower():
                 raise ImgfixError(

@@ -213,3 +213,63 @@ def test_awkward_names_round_trip_in_single_and_batch_mode(photo, tmp_path):
 def test_input_errors_are_input_errors():
     with pytest.raises(InputError, match="is a directory"):
         io.check_output(EXAMPLES)
+
+
+# --- a zoo entry changes as a unit --------------------------------------------------------------
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+def _variant(tiny_model, seed: int):
+    import keras
+
+    model = keras.models.clone_model(tiny_model[0])
+    model.set_weights([w + seed for w in tiny_model[0].get_weights()])
+    return model
+
+
+def test_a_kill_in_the_middle_of_a_save_leaves_a_consistent_entry(
+    tiny_zoo, tiny_model, monkeypatch
+):
+    old = zoo.read_card(TINY, tiny_zoo)
+    real_replace = os.replace
+    moves = []
+
+    def replace(src, dst):
+        # The journal is written (one rename), then the .keras moves in; die before the .tflite.
+        if Path(src).name == f".{TINY}.next.tflite":  # the staged file, not its temporary
+            raise _Killed
+        moves.append(dst)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(zoo.os, "replace", replace)
+    with pytest.raises(_Killed):
+        zoo.save_model(_variant(tiny_model, 1), TINY, {"kind": "inpainter"}, tiny_zoo)
+    monkeypatch.setattr(zoo.os, "replace", real_replace)
+    assert any(str(m).endswith(f"{TINY}.keras") for m in moves)  # the .keras had moved in
+
+    # The next reader finishes the commit: new files, new card, and they match.
+    card = zoo.verify(TINY, tiny_zoo)
+    assert card["sha256"] != old["sha256"] and card["runtime"]["sha256"] != old["runtime"]["sha256"]
+    assert not any(p.name.startswith(f".{TINY}") for p in tiny_zoo.iterdir())
+    zoo.load_model(TINY, tiny_zoo)
+
+
+def test_a_kill_before_the_journal_keeps_the_old_entry(tiny_zoo, tiny_model, monkeypatch):
+    old = zoo.read_card(TINY, tiny_zoo)
+
+    def killed(*args, **kwargs):
+        raise _Killed
+
+    monkeypatch.setattr(zoo, "_commit", killed)
+    with pytest.raises(_Killed):
+        zoo.save_model(_variant(tiny_model, 2), TINY, {"kind": "inpainter"}, tiny_zoo)
+    assert zoo.verify(TINY, tiny_zoo)["sha256"] == old["sha256"]
+    monkeypatch.undo()
+    zoo.save_model(_variant(tiny_model, 2), TINY, {"kind": "inpainter"}, tiny_zoo)
+    assert zoo.verify(TINY, tiny_zoo)["sha256"] != old["sha256"]
+    assert sorted(p.name for p in tiny_zoo.iterdir()) == [
+        f"{TINY}.{x}" for x in ("json", "keras", "tflite")
+    ]
