@@ -183,7 +183,6 @@ class LiteRTModel:
         self._make = lambda: Interpreter(model_path=str(path), num_threads=num_threads)
         self.interpreter = self._make()
         self.path = Path(path)
-        self.threads = num_threads
         runner = self.interpreter.get_signature_runner()
         self._inputs = dict(runner.get_input_details())
         if inputs is not None and sorted(inputs) != sorted(self._inputs):
