@@ -8,7 +8,25 @@ DATA   := data
 # Debian packages whose photos make the inpainter's training corpus (licences: docs/DATA.md).
 PHOTO_PACKAGES := gnome-backgrounds mate-backgrounds plasma-workspace-wallpapers \
 	tuxpaint-stamps-default ukui-wallpapers lomiri-wallpapers lomiri-wallpapers-16.04 \
-	lomiri-wallpapers-20.04
+	lomiri-wallpapers-20.04 endless-sky-data endless-sky-high-dpi scratch tuxpaint-data \
+	lxqt-themes palapeli-data kalzium-data ufoai-textures
+# Where the photos are, under data/raw/usr/share (the packages' other images are icons,
+# drawings, game sprites, screenshots or normal maps). PHOTO_DIRS hold photos only; in
+# PHOTO_MIXED_DIRS every JPEG and PNG counts except the PHOTO_NOT names (drawings, renders,
+# logos, and UFO:AI's normal maps).
+PHOTO_DIRS := backgrounds wallpapers tuxpaint/stamps tuxpaint/templates \
+	games/endless-sky/plugins/endless-sky-high-dpi/images/land kalzium/data/toolpics \
+	palapeli/collection
+PHOTO_MIXED_DIRS := games/endless-sky/images/scene lxqt/wallpapers scratch/Media/Backgrounds \
+	games/ufoai/base/0textures/textures/tex_nature
+PHOTO_NOT := eso0.jpg geoscan.jpg tempest.jpg \
+	kde-plasma.png lxqt-origami-green.png origami-bright-logo.png origami-dark.png \
+	origami-light.png plasma-logo-bright.png plasma-logo-dark.png plasma_arch.png \
+	simple_blue_widescreen.png triangles-logo.png triangles.png waves-logo.png \
+	waves-purple-logo.jpg \
+	party-room.jpg room1.jpg room2.jpg room3.jpg spotlight-stage.jpg woods-and-bench.jpg \
+	graffiti.jpg school2.jpg basketball-court2.png \
+	*_nm.png *_nm.jpg
 
 .PHONY: install demo test lint format photos emoji train-inpainter train-text train-vae train-cgan \
 	bench bench-inpaint bench-generate bench-quick clean
@@ -42,12 +60,22 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # The training photos: download the Debian packages, unpack them, collect the photos.
+# Packages already in data/debs are not downloaded again. UFO:AI keeps its textures in a zip
+# (.pk3), which is unpacked next to it.
 photos: install
 	mkdir -p $(DATA)/debs $(DATA)/raw
 	-apt-get update -qq
-	cd $(DATA)/debs && apt-get download $(PHOTO_PACKAGES)
-	for deb in $(DATA)/debs/*.deb; do dpkg -x "$$deb" $(DATA)/raw; done
-	$(BIN)/imgfix data photos --out $(DATA)/photos $(DATA)/raw/usr/share
+	for pkg in $(PHOTO_PACKAGES); do \
+		ls $(DATA)/debs/$${pkg}_*.deb >/dev/null 2>&1 || \
+		(cd $(DATA)/debs && apt-get download $$pkg) || exit 1; \
+		dpkg -x $$(ls $(DATA)/debs/$${pkg}_*.deb | head -1) $(DATA)/raw || exit 1; \
+	done
+	cd $(DATA)/raw/usr/share/games/ufoai/base && test -d 0textures || { rm -rf 0textures.tmp && \
+		$(abspath $(BIN))/python -m zipfile -e 0textures.pk3 0textures.tmp && \
+		mv 0textures.tmp 0textures; }
+	$(BIN)/imgfix data photos --out $(DATA)/photos $(PHOTO_DIRS:%=$(DATA)/raw/usr/share/%) \
+		$$(find $(PHOTO_MIXED_DIRS:%=$(DATA)/raw/usr/share/%) -type f \
+		\( -name '*.jpg' -o -name '*.png' \) $(foreach n,$(PHOTO_NOT),! -name '$(n)') | sort)
 
 # The emoji text-image corpus: OpenMoji from PyPI, Noto Color Emoji and the CLDR emoji keywords
 # from Debian (docs/DATA.md).

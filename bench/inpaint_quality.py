@@ -5,9 +5,16 @@
 For each image, short side (256, 512) and mask family (thin, medium, thick: LaMa's evaluation
 families drawn by ``imgfix.masks`` with a fixed seed; box: a centred box of 25% of the area),
 every method fills the same hole: every inpainter in the zoo, OpenCV Telea and Navier-Stokes at
-radius 3 and 9, scikit-image's biharmonic, the inpainter's weightless first stage and the
-mean-colour floor. Metrics: PSNR and SSIM over the whole image, L1 and PSNR over the hole. Each
-method's raw output is checked to be bit-exact outside the hole.
+radius 3 and 9, scikit-image's biharmonic, OpenCV contrib's FSR (fast) and shift-map, the
+inpainter's weightless first stage, the weightless texture reference (that stage plus shift-map's
+high frequencies) and the mean-colour floor. Metrics: PSNR and SSIM over the whole image, L1 and
+PSNR over the hole, and the texture of the hole (``imgfix.metrics.gradient_ratio`` and
+``gradient_w1``), since PSNR alone rewards a blur. Each method's raw output is checked to be
+bit-exact outside the hole.
+
+Shift-map takes seconds per image (far more on thin masks at 512 px), so the methods in
+``methods.SLOW`` are measured only up to ``--slow-max-size`` on ``--slow-families``; elsewhere
+they run only for the side-by-side figure.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +46,14 @@ def evaluate(
     runners: dict[str, methods.Method],
     seed: int = 0,
     keep: dict[tuple[str, int, str], dict] | None = None,
+    scope: dict[str, Callable[[int, str], bool]] | None = None,
 ) -> list[dict]:
     """One row per (method, image, size, family) with its metrics and run time; ``images``
     maps names to RGB ``uint8`` arrays at their native size. For each ``(image, size, family)``
-    key of ``keep``, the masked input, the truth and every method's output are stored in it."""
+    key of ``keep``, the masked input, the truth and every method's output are stored in it.
+    A method in ``scope`` is measured only where ``scope[method](size, family)`` holds; on other
+    kept cases it runs for the figure alone and gives no row."""
+    scope = scope or {}
     rows = []
     for index, (name, original) in enumerate(images.items()):
         for size in sizes:
@@ -56,14 +68,21 @@ def evaluate(
                 if kept is not None:
                     kept.update(truth=truth, masked=masked.copy(), hole=hole)
                 for method, run in runners.items():
+                    measured = method not in scope or scope[method](size, kind)
+                    if not measured and kept is None:
+                        continue
                     start = time.perf_counter()
                     out = run(masked, hole)
-                    seconds = time.perf_counter() - start
+                    # Work this method reused from another on the same case still counts.
+                    seconds = time.perf_counter() - start + getattr(run, "borrowed_seconds", 0.0)
                     if not np.array_equal(out[~hole], truth[~hole]):
                         raise AssertionError(f"{method} changed pixels outside the hole on {name}")
                     if kept is not None:
                         kept[method] = out
+                    if not measured:
+                        continue
                     test = out.astype(np.float64) / 255.0
+                    grad_ratio, grad_w1 = metrics.texture(ref, test, hole)
                     rows.append(
                         {
                             "method": method,
@@ -75,6 +94,8 @@ def evaluate(
                             "ssim": metrics.ssim(ref, test),
                             "hole_psnr": metrics.psnr(ref, test, hole),
                             "hole_l1": metrics.l1(ref, test, hole),
+                            "grad_ratio": grad_ratio,
+                            "grad_w1": grad_w1,
                             "seconds": seconds,
                         }
                     )
@@ -84,6 +105,8 @@ def evaluate(
 def interval(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of a 95% t-interval over images."""
     v = np.asarray(values, np.float64)
+    if len(v) == 0:  # e.g. a slow method against another on a family it was not measured on
+        return float("nan"), 0.0
     if len(v) < 2:
         return float(v.mean()), 0.0
     from scipy.stats import t
@@ -102,21 +125,45 @@ def summarise(rows: list[dict], by: tuple[str, ...] = ("family", "size", "method
         entry["hole_area"] = float(np.mean([r["hole_area"] for r in group]))
         for metric in ("psnr", "ssim", "hole_psnr", "hole_l1", "seconds"):
             entry[metric], entry[f"{metric}_ci95"] = interval([r[metric] for r in group])
+        entry.update(texture_summary(group))
         out.append(entry)
     return out
 
 
+def texture_summary(rows: list[dict]) -> dict:
+    """The median gradient ratio (as the texture issue defines it: one ratio is skewed by a
+    noisy fill) with its quartiles, and the mean gradient-W1 with its 95% half-width, over the
+    rows that have them (an eroded hole can be empty). Empty if no row has them."""
+    ratios = [r["grad_ratio"] for r in rows if np.isfinite(r.get("grad_ratio", np.nan))]
+    w1s = [r["grad_w1"] for r in rows if np.isfinite(r.get("grad_w1", np.nan))]
+    out = {}
+    if ratios:
+        q25, q50, q75 = np.percentile(ratios, [25, 50, 75])
+        out.update(grad_ratio=float(q50), grad_ratio_q25=float(q25), grad_ratio_q75=float(q75))
+    if w1s:
+        out["grad_w1"], out["grad_w1_ci95"] = interval(w1s)
+    return out
+
+
+def _texture_cells(s: dict) -> str:
+    ratio = f"{s['grad_ratio']:.3f}" if "grad_ratio" in s else ""
+    w1 = f"{s['grad_w1']:.3f} ± {s['grad_w1_ci95']:.3f}" if "grad_w1" in s else ""
+    return f"| {ratio} | {w1} "
+
+
 def markdown(summary: list[dict]) -> str:
     lines = [
-        "| family | size | method | hole area | PSNR | SSIM | hole PSNR | hole L1 | s/image |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | size | method | n | hole area | PSNR | SSIM | hole PSNR | hole L1 "
+        "| grad ratio (median) | grad W1 | s/image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         lines.append(
-            f"| {s['family']} | {s['size']} | {s['method']} | {s['hole_area']:.1%} "
+            f"| {s['family']} | {s['size']} | {s['method']} | {s['n']} | {s['hole_area']:.1%} "
             f"| {s['psnr']:.2f} ± {s['psnr_ci95']:.2f} | {s['ssim']:.4f} ± {s['ssim_ci95']:.4f} "
             f"| {s['hole_psnr']:.2f} ± {s['hole_psnr_ci95']:.2f} | {s['hole_l1']:.4f} "
-            f"| {s['seconds']:.3f} |"
+            + _texture_cells(s)
+            + f"| {s['seconds']:.3f} |"
         )
     return "\n".join(lines)
 
@@ -158,6 +205,12 @@ def headline(rows: list[dict], model: str) -> list[dict]:
             entry["psnr_gain_over_coarse"], entry["psnr_gain_over_coarse_ci95"] = paired_gain(
                 cases, model, "coarse-fill"
             )
+        # PSNR rewards a blur: the texture of the same fills sits beside it.
+        for tag, method in (("model", model), ("best", best)):
+            texture = texture_summary([r for r in cases if r["method"] == method])
+            for metric in ("grad_ratio", "grad_w1"):
+                if metric in texture:
+                    entry[f"{tag}_{metric}"] = texture[metric]
         out.append(entry)
     return out
 
@@ -197,6 +250,9 @@ def card_metrics(rows: list[dict], model: str, reference: str, command: str, see
         )
         for metric in ("psnr", "ssim", "hole_psnr"):
             fam[f"{tag}_{metric}"] = round(s[metric], 4 if metric == "ssim" else 3)
+        for metric in ("grad_ratio", "grad_w1"):
+            if metric in s:
+                fam[f"{tag}_{metric}"] = round(s[metric], 3)
     for fam in families.values():
         fam["psnr_gain_db"] = round(fam["model_psnr"] - fam[f"{reference}_psnr"], 3)
         fam["psnr_gain_vs_best_db"] = round(
@@ -215,7 +271,8 @@ def card_metrics(rows: list[dict], model: str, reference: str, command: str, see
 # --- the page: tables, a plot and the side-by-side figure ---------------------------------------
 
 METRICS = (("psnr", "PSNR dB", 2), ("ssim", "SSIM", 4), ("hole_psnr", "hole PSNR dB", 2),
-           ("hole_l1", "hole L1", 4))  # fmt: skip
+           ("hole_l1", "hole L1", 4), ("grad_ratio", "grad ratio (median)", 3),
+           ("grad_w1", "grad W1", 3))  # fmt: skip
 
 
 def family_tables(summary: list[dict]) -> str:
@@ -239,10 +296,12 @@ def family_tables(summary: list[dict]) -> str:
             for metric, _, digits in METRICS:
                 for z in sizes:
                     c = cells.get((family, m, z))
-                    row.append(
-                        "" if c is None
-                        else f"{c[metric]:.{digits}f} ± {c[metric + '_ci95']:.{digits}f}"
-                    )  # fmt: skip
+                    if c is None or metric not in c:
+                        row.append("")
+                    elif metric + "_ci95" not in c:  # a median
+                        row.append(f"{c[metric]:.{digits}f}")
+                    else:
+                        row.append(f"{c[metric]:.{digits}f} ± {c[metric + '_ci95']:.{digits}f}")
             last = cells.get((family, m, sizes[-1]))
             row.append(f"{last['seconds']:.3f}" if last else "")
             lines.append(f"| {m} | " + " | ".join(row) + " |")
@@ -291,6 +350,49 @@ def plot(rows: list[dict], path: Path, reference: str = "telea-r3") -> None:
     plt.close(fig)
 
 
+def perception_distortion(summary: list[dict], path: Path) -> None:
+    """The perception-distortion picture: mean hole PSNR against the median gradient-energy
+    ratio, one point per method (colour) and mask family (marker), one panel per size. A blur
+    sits high on the left, patch copying low near 1; the goal is the top right, near 1. A flat
+    fill's ratio of 0 is drawn at 0.001 (the axis is logarithmic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from imgfix.io import atomic_path
+
+    points = [s for s in summary if "grad_ratio" in s]
+    sizes = sorted({s["size"] for s in points})
+    families = sorted({s["family"] for s in points}, key=lambda f: _family_order((f,)))
+    names = list(dict.fromkeys(s["method"] for s in points))
+    colours = plt.get_cmap("tab20").colors
+    markers = dict(zip(families, "osD^vP*X", strict=False))
+    fig, axes = plt.subplots(1, max(len(sizes), 1), figsize=(6 * max(len(sizes), 1), 4.4),
+                             squeeze=False)  # fmt: skip
+    for ax, size in zip(axes[0], sizes, strict=False):
+        for s in (s for s in points if s["size"] == size):
+            colour = colours[names.index(s["method"]) % len(colours)]
+            ax.scatter(max(s["grad_ratio"], 1e-3), s["hole_psnr"], color=colour,
+                       marker=markers.get(s["family"], "o"), s=30, edgecolor="black",
+                       linewidth=0.4)  # fmt: skip
+        ax.axvline(1.0, color="gray", linestyle="--", linewidth=0.8)  # the truth's own energy
+        ax.set_xscale("log")
+        ax.set_xlabel("gradient-energy ratio in the hole (median; 1 = the truth's texture)")
+        ax.set_ylabel("hole PSNR dB (mean)")
+        ax.set_title(f"Perception against distortion, short side {size} px", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    handles = [plt.Line2D([], [], color=colours[i % len(colours)], marker="o", linestyle="",
+                          label=m) for i, m in enumerate(names)]  # fmt: skip
+    handles += [plt.Line2D([], [], color="gray", marker=markers[f], linestyle="", label=f)
+                for f in families]  # fmt: skip
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
 def figure(kept: dict[tuple[str, int, str], dict], names: list[str], path: Path,
            crop: int = 192) -> None:  # fmt: skip
     """Side by side, one row per kept case: masked input, each method, the truth; each cut to a
@@ -331,10 +433,19 @@ def figure(kept: dict[tuple[str, int, str], dict], names: list[str], path: Path,
     plt.close(fig)
 
 
+def _pair(entry: dict, metric: str) -> str:
+    if f"model_{metric}" not in entry or f"best_{metric}" not in entry:
+        return "| "
+    return f"| {entry[f'model_{metric}']:.3f} / {entry[f'best_{metric}']:.3f} "
+
+
 def section(payload: dict, assets: Path, prefix: str = "") -> str:
     """The inpainting part of docs/benchmarks.md, with its plot written into ``assets``."""
     summary = payload["summary"]
     plot(payload["rows"], assets / "inpaint-psnr-vs-telea.png")
+    textured = any("grad_ratio" in s for s in summary)
+    if textured:
+        perception_distortion(summary, assets / "inpaint-perception-distortion.png")
     lines = [
         "Hole area per family (fraction of the image, over the evaluation images):",
         "",
@@ -354,18 +465,22 @@ def section(payload: dict, assets: Path, prefix: str = "") -> str:
             "Outside the hole every method is exact, so the hole-PSNR gain equals the PSNR gain.",
             "",
             "| family | size | best classical | PSNR gain dB | SSIM gain | hole L1 change "
-            "| PSNR gain over its own untrained coarse fill |",
-            "|---|---|---|---|---|---|---|",
+            "| PSNR gain over its own untrained coarse fill | grad ratio, model / best "
+            "| grad W1, model / best |",
+            "|---|---|---|---|---|---|---|---|---|",
             *(
                 f"| {e['family']} | {e['size']} | {e['best_classical']} "
                 f"| {e['psnr_gain']:+.2f} ± {e['psnr_gain_ci95']:.2f} "
                 f"| {e['ssim_gain']:+.4f} ± {e['ssim_gain_ci95']:.4f} "
                 f"| {e['hole_l1_gain']:+.4f} ± {e['hole_l1_gain_ci95']:.4f} "
                 + (
-                    f"| {e['psnr_gain_over_coarse']:+.2f} ± {e['psnr_gain_over_coarse_ci95']:.2f} |"
+                    f"| {e['psnr_gain_over_coarse']:+.2f} ± {e['psnr_gain_over_coarse_ci95']:.2f} "
                     if "psnr_gain_over_coarse" in e
-                    else "| |"
+                    else "| "
                 )  # fmt: skip
+                + _pair(e, "grad_ratio")
+                + _pair(e, "grad_w1")
+                + "|"
                 for e in entries
             ),
             "",
@@ -373,7 +488,29 @@ def section(payload: dict, assets: Path, prefix: str = "") -> str:
     lines += [
         f"![PSNR of each method minus Telea r3, per family]({prefix}inpaint-psnr-vs-telea.png)",
         "",
-        "All methods, per family (mean ± 95% interval over the images; sorted by PSNR):",
+    ]
+    if textured:
+        lines += [
+            "PSNR rewards a blur, so the texture of each fill is measured beside it, inside the "
+            "hole eroded by 1 px: the gradient-energy ratio (median over images; a smooth fill "
+            "scores about 0.03, the truth's own texture 1, noise above 1) and the gradient-W1 "
+            "(lower is better; it catches blur and noise alike), both on a 3x3 Sobel of luma.",
+            "",
+            "![hole PSNR against gradient-energy ratio]"
+            f"({prefix}inpaint-perception-distortion.png)",
+            "",
+        ]
+    slow = payload.get("settings", {}).get("slow_scope")
+    if slow and slow.get("methods"):
+        lines += [
+            f"{', '.join(slow['methods'])} take seconds per image, so they are measured only up "
+            f"to {slow['max_size']} px on {', '.join(slow['families'])} masks (they still "
+            "appear in the figure).",
+            "",
+        ]
+    lines += [
+        "All methods, per family (mean ± 95% interval over the images; the gradient ratio is a "
+        "median; sorted by PSNR):",
         "",
         family_tables(summary),
     ]
@@ -382,8 +519,17 @@ def section(payload: dict, assets: Path, prefix: str = "") -> str:
     return "\n".join(lines)
 
 
-DEFAULT_METHODS = "telea-r3,telea-r9,ns-r3,ns-r9,biharmonic,coarse-fill,mean-colour"
-FIGURE_CASES = (("astronaut", 512, "medium"), ("chelsea", 512, "thick"), ("brick", 512, "medium"))
+DEFAULT_METHODS = (
+    "telea-r3,telea-r9,ns-r3,ns-r9,biharmonic,fsr-fast,shiftmap,coarse-fill,coarse+shiftmap-hf,"
+    "mean-colour"
+)
+# The last two are texture-heavy crops: regular (brick) and stochastic (grass).
+FIGURE_CASES = (("astronaut", 512, "medium"), ("chelsea", 512, "thick"), ("brick", 512, "medium"),
+                ("grass", 512, "thick"))  # fmt: skip
+# Where the slow methods (shift-map) are measured: the families the texture targets name, at the
+# sizes affordable on 2 cores (a 512 px thin mask alone costs shift-map over a minute).
+SLOW_MAX_SIZE = 256
+SLOW_FAMILIES = "medium,thick,box"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -403,6 +549,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--families", default=",".join(MASK_KINDS))
     parser.add_argument("--methods", default=DEFAULT_METHODS, help="references (methods.py)")
+    parser.add_argument(
+        "--slow-max-size", type=int, default=SLOW_MAX_SIZE,
+        help="measure the slow methods (shift-map and the reference built on it) only up to "
+        "this short side; larger cases run them for the figure alone",
+    )  # fmt: skip
+    parser.add_argument(
+        "--slow-families", default=SLOW_FAMILIES, help="... and only on these mask families"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write all rows and the summary here")
     parser.add_argument("--figure", type=Path, help="write the side-by-side figure here (PNG)")
@@ -414,6 +568,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.model is None:
         args.model = [c["name"] for c in zoo.list_cards(args.zoo) if c.get("kind") == "inpainter"]
     runners = {m: methods.CLASSICAL[m] for m in args.methods.split(",") if m}
+    slow_families = tuple(f for f in args.slow_families.split(",") if f)
+    scope = {
+        m: (lambda size, family: size <= args.slow_max_size and family in slow_families)
+        for m in runners
+        if m in methods.SLOW
+    }  # fmt: skip
+    if scope:
+        print(f"{', '.join(scope)}: measured up to {args.slow_max_size} px on "
+              f"{', '.join(slow_families)} masks only (slow)", file=sys.stderr)  # fmt: skip
     for name in args.model:
         runners[name] = methods.zoo_model(name, args.zoo)
     if args.holdout:
@@ -429,7 +592,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.figure and not wanted:  # a small run: the first image at its largest size
         wanted = [(next(iter(images)), sizes[-1], families[0])]
     keep = {case: {} for case in wanted} if args.figure else None
-    rows = evaluate(images, sizes, families, runners, seed=args.seed, keep=keep)
+    rows = evaluate(images, sizes, families, runners, seed=args.seed, keep=keep, scope=scope)
     summary = summarise(rows)
     print(markdown(summary))
     given = sys.argv[1:] if argv is None else argv
@@ -437,7 +600,9 @@ def main(argv: list[str] | None = None) -> dict:
     payload = {
         "settings": {"images": list(images), "sizes": list(sizes), "families": list(families),
                      "methods": list(runners), "models": args.model, "mask_seed": args.seed,
-                     "command": command},
+                     "command": command,
+                     "slow_scope": {"methods": list(scope), "max_size": args.slow_max_size,
+                                    "families": list(slow_families)}},
         "rows": rows,
         "summary": summary,
         "areas": area_distribution(rows),

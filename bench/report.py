@@ -82,6 +82,9 @@ def _commit() -> str:
     return f"{head} with uncommitted code changes" if changed else head
 
 
+OPENCV = "opencv-contrib-python-headless"  # the bench extra: cv2 with xphoto
+
+
 def machine() -> dict:
     """What the figures were measured on; versions come from package metadata, so this does
     not import TensorFlow."""
@@ -94,10 +97,7 @@ def machine() -> dict:
         "gpu": "none used: inference on LiteRT (and TensorFlow rows), training on TensorFlow, CPU",
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        **{
-            p: _version(p)
-            for p in ("ai-edge-litert", "tensorflow", "keras", "numpy", "opencv-python-headless")
-        },
+        **{p: _version(p) for p in ("ai-edge-litert", "tensorflow", "keras", "numpy", OPENCV)},
         "scikit-image": _version("scikit-image"),
         "commit": _commit(),
     }
@@ -121,6 +121,9 @@ def _machine_table(info: dict) -> str:
     return "\n".join(rows)
 
 
+TEXTURE_KEYS = {"model_grad_ratio", "model_grad_w1", "best_grad_ratio", "best_grad_w1"}
+
+
 def headline(parts: dict[str, dict]) -> list[str]:
     """The figures an issue or a release note quotes, each beside its reference."""
     from bench import runtime_parity, speed, throughput
@@ -133,6 +136,18 @@ def headline(parts: dict[str, dict]) -> list[str]:
                 for e in sorted(entries, key=lambda e: e["size"], reverse=True)
             )
             lines.append(f"- **{model} vs the best classical method, PSNR:** {gains}.")
+            texture = ", ".join(
+                f"{e['family']} @{e['size']} {e['model_grad_ratio']:.2f} / "
+                f"{e['model_grad_w1']:.2f} ({e['best_classical']} {e['best_grad_ratio']:.2f} / "
+                f"{e['best_grad_w1']:.2f})"
+                for e in sorted(entries, key=lambda e: e["size"], reverse=True)
+                if set(e) >= TEXTURE_KEYS
+            )
+            if texture:
+                lines.append(
+                    f"- **{model} texture, gradient ratio / gradient-W1** (1 / 0 is the truth's "
+                    f"texture): {texture}."
+                )
     if "speed" in parts:
         lines += speed.headline(parts["speed"])
     if "parity" in parts:

@@ -36,7 +36,8 @@ def commands(results: Path, assets: Path, quick: bool, data: Path) -> dict[str, 
                   "--json", results / "generation_quality.json"]  # fmt: skip
     if quick:
         quality += ["--images", "astronaut", "--sizes", "96",
-                    "--methods", "telea-r3,ns-r3,biharmonic,coarse-fill,mean-colour"]  # fmt: skip
+                    "--methods", "telea-r3,ns-r3,biharmonic,fsr-fast,shiftmap,coarse-fill,"
+                    "coarse+shiftmap-hf,mean-colour"]  # fmt: skip
         speed.append("--quick")
         throughput.append("--quick")
         parity.append("--quick")

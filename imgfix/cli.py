@@ -89,6 +89,11 @@ class RecLoss(str, Enum):
     psnr = "psnr"
 
 
+class InpainterArch(str, Enum):
+    context = "context"
+    texture = "texture"
+
+
 @dataclass
 class Globals:
     """The options given before the command, shared by every command through ``ctx.obj``."""
@@ -132,7 +137,17 @@ def _warn(text: str) -> None:
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    # JSON is UTF-8 whatever the locale. A file name that is not UTF-8 (Linux names are bytes)
+    # holds lone surrogates, which become \udcXX escapes: they decode back to the same string,
+    # and os.fsencode gives the name's own bytes.
+    payload = text.encode("utf-8", "backslashreplace")
+    buffer = getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    if buffer is None:
+        sys.stdout.write(payload.decode("utf-8"))
+    else:
+        buffer.write(payload)
     sys.stdout.flush()
 
 
@@ -558,6 +573,21 @@ def train_inpainter(
         "--rec-loss",
         help="Reconstruction loss over the hole (default psnr: per-image, like benchmarks).",
     ),
+    arch: InpainterArch = typer.Option(
+        InpainterArch.context,
+        "--arch",
+        help="context: a U-Net on a coarse fill. texture: a trained inpainter (--base) plus "
+        "detail copied from the known region by attention.",
+    ),
+    base: str | None = typer.Option(
+        None, "--base", help="Zoo inpainter a texture model builds on (default photo-inpainter)."
+    ),
+    texture_weight: float | None = typer.Option(
+        None,
+        "--texture-weight",
+        min=0.0,
+        help="Weight of the detail-amplitude loss (imgfix.models.texture.texture_loss).",
+    ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""
     g = _g(ctx)
@@ -569,9 +599,12 @@ def train_inpainter(
             ("adv_weight", adv_weight),
             ("filters", filters),
             ("rec_loss", rec_loss.value if rec_loss else None),
+            ("base", base),
+            ("texture_weight", texture_weight),
         )
         if value is not None
     }
+    model_options["arch"] = arch.value
 
     from imgfix import runtime
 
@@ -629,6 +662,10 @@ def _check_training_args(data: Path, name: str, logdir: Path | None, resume: boo
     checkpoint = Path(logdir or Path("runs") / name) / "checkpoint.keras"
     if checkpoint.exists() and not resume:
         raise InputError(f"{checkpoint}: a checkpoint exists; pass --resume or another --logdir")
+    if checkpoint.exists():
+        from imgfix.train import check_checkpoint
+
+        check_checkpoint(checkpoint)  # a truncated one fails now, not after TensorFlow starts
 
 
 @train_app.command("text")
@@ -681,6 +718,10 @@ def _train_generator(family: str, ctx: typer.Context, **kwargs: Any) -> None:
     init = kwargs.get("init")
     if init is not None and not Path(init).is_file():
         raise InputError(f"{init}: no such checkpoint file")
+    if init is not None:
+        from imgfix.train import check_checkpoint
+
+        check_checkpoint(Path(init))
     if kwargs["condition"] == "text":
         from imgfix import zoo
 

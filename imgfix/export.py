@@ -91,6 +91,8 @@ def to_litert(model: Any, path: str | os.PathLike, weights: str = "auto") -> str
     try:
         with runtime.quiet_native_stderr(replay=False):  # MLIR diagnostics; _reason sums up
             _widened(model).export(str(path), format="litert", verbose=False, **options)
+    except OSError:
+        raise  # a full disk, not the model: the caller's atomic_path names the file
     except Exception as exc:
         raise ExportError(_reason(exc)) from exc
     if not Path(path).is_file():

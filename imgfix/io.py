@@ -57,6 +57,7 @@ class Picture:
     format: str | None = None
     info: dict = field(default_factory=dict)
     path: Path | None = None
+    frames: int = 1  # of an animation (GIF, APNG, WebP), of which ``pixels`` is the first
 
     @property
     def channels(self) -> int:
@@ -162,8 +163,9 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
-def _open(path: Path) -> tuple[Image.Image, str | None, dict]:
-    """Open, fully decode and orient an image; returns (image, format, info to carry)."""
+def _open(path: Path) -> tuple[Image.Image, str | None, dict, int]:
+    """Open, fully decode and orient an image's first frame; returns (image, format, info to
+    carry, number of frames)."""
     path = Path(path)
     _check_file(path)
     try:
@@ -182,6 +184,7 @@ def _open(path: Path) -> tuple[Image.Image, str | None, dict]:
                 if oriented is im:
                     oriented = im.copy()
                 info = _carried_info(im)
+                frames = _frames(im)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -193,7 +196,17 @@ def _open(path: Path) -> tuple[Image.Image, str | None, dict]:
         raise InputError(f"{path}: cannot read image ({reason})") from None
     except Exception as exc:  # corrupt files make Pillow raise almost anything
         raise InputError(f"{path}: cannot read image ({_reason(exc)})") from None
-    return oriented, fmt, info
+    return oriented, fmt, info, frames
+
+
+def _frames(im: Image.Image) -> int:
+    """Frames of an animation, 1 for a still image; counted last, since counting seeks."""
+    if not getattr(im, "is_animated", False):
+        return 1
+    try:
+        return max(2, int(im.n_frames))
+    except Exception:  # a damaged later frame: still more than one
+        return 2
 
 
 def _carried_info(im: Image.Image) -> dict:
@@ -259,10 +272,11 @@ def load_image(path: str | os.PathLike) -> Picture:
     Palette images become RGB (RGBA when they have transparency), 1-bit becomes L, CMYK
     becomes RGB (through its ICC profile when it has one). Pillow decodes 16-bit colour as 8-bit;
     only 16-bit grey keeps its depth. Raises InputError with a one-line "<file>: <reason>"
-    message on any failure, including truncated files (the image is fully decoded here).
+    message on any failure, including truncated files (the image is fully decoded here). An
+    animation (GIF, APNG, WebP) gives its first frame; ``Picture.frames`` counts them all.
     """
     path = Path(path)
-    im, fmt, info = _open(path)
+    im, fmt, info, frames = _open(path)
     try:
         pixels, icc = _to_array(im, info.get("icc_profile"))
     except (OSError, ValueError, MemoryError) as exc:
@@ -271,7 +285,7 @@ def load_image(path: str | os.PathLike) -> Picture:
         info.pop("icc_profile", None)
     # Writeable (Pillow's arrays are views of read-only bytes), so a fill can go in place.
     pixels = np.require(pixels, requirements=["C_CONTIGUOUS", "WRITEABLE"])
-    return Picture(pixels=pixels, format=fmt, info=info, path=path)
+    return Picture(pixels=pixels, format=fmt, info=info, path=path, frames=frames)
 
 
 def load_mask(
@@ -287,7 +301,7 @@ def load_mask(
     transparent pixels) uses alpha >= 128 instead, since its colour carries no information.
     """
     path = Path(path)
-    im, _, _ = _open(path)
+    im, _, _, _ = _open(path)
     try:
         level = _mask_level(im)
     except (OSError, ValueError, MemoryError) as exc:

@@ -218,6 +218,22 @@ def _draw(h: int, w: int, fam: MaskFamily, scale: float, rng: np.random.Generato
     return np.asarray(img) > 127
 
 
+def random_blob(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """An object-sized irregular hole of 5-30% of the area: overlapping ellipses around a random
+    centre, the outline of a removed object rather than a scratch."""
+    target = rng.uniform(0.05, 0.3) * height * width
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    side = math.sqrt(target)
+    cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
+    for _ in range(int(rng.integers(3, 8))):
+        y, x = cy + rng.normal(0, side / 4), cx + rng.normal(0, side / 4)
+        ry, rx = side * rng.uniform(0.2, 0.5), side * rng.uniform(0.2, 0.5)
+        draw.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255)
+    mask = np.asarray(img) > 127
+    return mask if mask.any() else random_box(height, width, rng)
+
+
 def random_box(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """A box of 5-30% of the area at a random place: object-sized holes for training."""
     area = rng.uniform(0.05, 0.3)
@@ -234,8 +250,9 @@ def training_masks(count: int, size: int, seed: int = 0) -> np.ndarray:
     """A bank of ``count`` square training masks (``uint8``, 1 = hole).
 
     Holes are drawn from the thin, medium and thick families, at the scale of a 256 px image
-    and at half that, plus random boxes, so the model sees the hole sizes that inference at
-    256-512 px brings.
+    and at half that, so the model sees the hole sizes that inference at 256-512 px brings;
+    a third are object-sized: random boxes and blobs (``random_blob``), the holes left by
+    removing an object.
     """
     rng = np.random.default_rng(seed)
     bank = np.empty((count, size, size), np.uint8)
@@ -243,6 +260,8 @@ def training_masks(count: int, size: int, seed: int = 0) -> np.ndarray:
         choice = rng.random()
         if choice < 0.15:
             bank[i] = random_box(size, size, rng)
+        elif choice < 0.35:
+            bank[i] = random_blob(size, size, rng)
         else:
             kind = ("thin", "medium", "thick")[int(rng.integers(3))]
             bank[i] = random_mask(size, size, kind, rng, scale=float(rng.choice([0.5, 1.0])))

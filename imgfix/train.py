@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imgfix.errors import InputError
+from imgfix.errors import ImgfixError, InputError
 
 
 class StopFlag:
@@ -89,8 +89,7 @@ class Checkpointer:
             self.trainer.save(tmp)
         figures, grid = self.validate()
         if grid is not None:
-            samples = self.logdir / "samples"
-            samples.mkdir(exist_ok=True)
+            samples = self.logdir / "samples"  # atomic_path creates it, naming it if it cannot
             for target in (samples / f"step_{step:07d}.png", samples / "latest.png"):
                 with atomic_path(target) as tmp:
                     Image.fromarray(grid).save(tmp, format="PNG")
@@ -109,18 +108,26 @@ class Checkpointer:
 
 
 def inpainter_validation(generator, val: tuple[np.ndarray, np.ndarray]):
-    """Hole PSNR of the network and of its coarse fill alone, plus a sample grid."""
+    """Hole PSNR of the network and of what it builds on (the coarse fill of a context encoder,
+    the base inpainter of a texture model), the texture figures of ``imgfix.metrics.hole_texture``
+    (as the benchmark reports them), plus a sample grid."""
+    from imgfix import metrics
+
+    names = {layer.name for layer in generator.layers}
+    reference = "base" if "base" in names else "coarse_fill"
 
     def validate() -> tuple[dict, np.ndarray]:
         images, masks = val
         outputs = generator.predict([images, masks], batch_size=16, verbose=0)
-        coarse = generator.get_layer("coarse_fill")([images, masks])
+        before = np.asarray(generator.get_layer(reference)([images, masks]))
+        texture = metrics.hole_texture(images, outputs, masks)
         figures = {
             "val_hole_psnr": round(hole_psnr_np(images, outputs, masks), 3),
-            "val_coarse_psnr": round(hole_psnr_np(images, np.asarray(coarse), masks), 3),
+            f"val_{reference}_psnr": round(hole_psnr_np(images, before, masks), 3),
             "val_hole_l1": round(
                 float((np.abs(images - outputs) * masks).sum() / (3 * masks.sum())), 5
             ),
+            **{f"val_{k}": round(v, 4) for k, v in texture.items()},
         }
         return figures, sample_grid(images[:8], masks[:8], outputs[:8])
 
@@ -191,12 +198,65 @@ def prepare_run(name: str, logdir: Path | None, resume: bool) -> tuple[Path, Pat
     return logdir, checkpoint
 
 
+def check_checkpoint(path: Path) -> Path:
+    """Refuse, without TensorFlow, a checkpoint that is not a complete ``.keras`` archive: one
+    truncated by a full disk or a copy cut short (Keras itself says "File not found" for it)."""
+    import zipfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a checkpoint file")
+    if not path.exists():
+        raise InputError(f"{path}: no such checkpoint file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every member and checks its CRC
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, OSError: all mean damaged
+        raise ImgfixError(
+            f"{path}: checkpoint is truncated or corrupt ({_first_line(exc)}); "
+            "restore it, or start over with another --logdir"
+        ) from None
+    if damaged is not None:
+        raise ImgfixError(
+            f"{path}: checkpoint is corrupt ({damaged} fails its CRC check); "
+            "restore it, or start over with another --logdir"
+        )
+    return path
+
+
+def load_checkpoint(path: Path):
+    """The training model saved at ``path``, optimizer state included (``--resume``,
+    ``--init``), after ``check_checkpoint``; any failure is one line naming the file."""
+    import keras
+
+    import imgfix.models  # noqa: F401  registers the custom objects
+
+    check_checkpoint(path)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:
+        raise ImgfixError(f"{path}: cannot load the checkpoint ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 def previous_card(name: str, zoo: Path | None, resume: bool) -> dict:
     """The zoo card of a resumed run (its metrics and training time carry over), else {}."""
     from imgfix import zoo as zoo_mod
 
     path = zoo_mod.zoo_dir(zoo) / f"{name}.json"
-    return json.loads(path.read_text()) if resume and path.exists() else {}
+    if not (resume and path.exists()):
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: card is not valid JSON ({_first_line(exc)})") from None
 
 
 def fit_with_checkpoints(
@@ -253,11 +313,21 @@ def run_summary(
     }
 
 
+ARCHITECTURES = ("context", "texture")
+
+
 def build_inpainting_trainer(
-    filters: int = 32, lr: float = 2e-4, adv_weight: float = 0.001, rec_loss: str = "psnr"
+    filters: int = 32,
+    lr: float = 2e-4,
+    adv_weight: float = 0.001,
+    rec_loss: str = "psnr",
+    arch: str = "context",
+    base=None,
+    texture_weight: float = 0.0,
 ):
     """The compiled training model a new ``train_inpainter`` run starts from (the benchmark
-    times this same model)."""
+    times this same model). ``arch`` ``texture`` wraps ``base``, a trained context encoder,
+    in ``build_texture_inpainter`` (see ``imgfix.models.texture``)."""
     import keras
 
     from imgfix.models.context_encoder import (
@@ -265,17 +335,39 @@ def build_inpainting_trainer(
         build_context_encoder,
         build_patch_discriminator,
     )
+    from imgfix.models.texture import build_texture_inpainter
 
+    if arch not in ARCHITECTURES:
+        raise InputError(f"--arch {arch}: must be one of {', '.join(ARCHITECTURES)}")
+    if arch == "texture":
+        if base is None:
+            raise InputError("--arch texture needs a trained base inpainter (--base)")
+        generator = build_texture_inpainter(base, filters=filters)
+    else:
+        generator = build_context_encoder(filters=filters)
     trainer = InpaintingGAN(
-        build_context_encoder(filters=filters),
+        generator,
         build_patch_discriminator(filters=filters),
         g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
         d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
         adv_weight=adv_weight,
         rec_loss=rec_loss,
+        texture_weight=texture_weight,
     )
     trainer.compile()
     return trainer
+
+
+DESCRIPTIONS = {
+    "context": "Context encoder: a coarse push-pull fill refined by a U-Net",
+    "texture": "Texture transfer: a context encoder's fill plus detail copied by attention "
+    "from the known region",
+}
+
+
+def arch_of(generator) -> str:
+    """``texture`` for a texture-transfer generator, else ``context``."""
+    return "texture" if any(layer.name == "transfer" for layer in generator.layers) else "context"
 
 
 def train_inpainter(
@@ -297,8 +389,12 @@ def train_inpainter(
     adv_weight: float = 0.001,
     rec_loss: str = "psnr",
     filters: int = 32,
+    arch: str = "context",
+    base: str | None = None,
+    texture_weight: float = 0.0,
 ) -> dict:
-    """Train (or resume) a context-encoder inpainter and export it to the zoo as ``name``.
+    """Train (or resume) an inpainter and export it to the zoo as ``name``: a context encoder,
+    or (``arch="texture"``) a texture-transfer model around the zoo inpainter ``base``.
 
     The run is ``epochs`` x ``steps`` optimizer steps; a checkpoint is written at the end of each
     epoch, every ``checkpoint_minutes``, and when the run is stopped.
@@ -329,12 +425,16 @@ def train_inpainter(
         train_files, val_files = split_holdout(files)
         val = validation_set(load_photos(val_files, image_size), image_size)
         if resume and checkpoint.exists():
-            import imgfix.models  # noqa: F401  registers the custom objects
-
-            trainer = keras.saving.load_model(checkpoint, safe_mode=True)
+            trainer = load_checkpoint(checkpoint)
             trainer.compile()  # InpaintingGAN.compile takes no arguments to restore
         else:
-            trainer = build_inpainting_trainer(filters, lr, adv_weight, rec_loss)
+            base_model = None
+            if arch == "texture":
+                base_model, _ = zoo_mod.load_model(base or "photo-inpainter", zoo, "inpainter")
+                base_model.name = "base"
+            trainer = build_inpainting_trainer(
+                filters, lr, adv_weight, rec_loss, arch, base_model, texture_weight
+            )
         # A resumed run draws new crops rather than replaying the ones it started with.
         dataset = inpainting_dataset(
             load_photos(train_files, image_size), image_size, batch_size, seed + trainer.step
@@ -347,7 +447,7 @@ def train_inpainter(
             card = {
                 "name": name,
                 "kind": "inpainter",
-                "description": "Context encoder: a coarse push-pull fill refined by a U-Net",
+                "description": DESCRIPTIONS[arch_of(trainer.generator)],
                 "image_size": image_size,
                 "multiple": MULTIPLE,
                 "work_size": 512,
@@ -364,6 +464,7 @@ def train_inpainter(
                     "lr": float(keras.ops.convert_to_numpy(trainer.g_optimizer.learning_rate)),
                     "adv_weight": trainer.adv_weight,
                     "rec_loss": trainer.rec_loss,
+                    "texture_weight": trainer.texture_weight,
                     "seconds": round(previous_seconds + time.time() - started, 1),
                 },
                 # Figures measured by the benchmark stay until it measures again.

@@ -20,6 +20,7 @@ from imgfix.train import (
     Checkpointer,
     StopFlag,
     fit_with_checkpoints,
+    load_checkpoint,
     prepare_run,
     previous_card,
     run_summary,
@@ -252,16 +253,12 @@ def train_generator(
         cond = condition_corpus(Path(data), image_size, condition, text_encoder, zoo)
         cond_dim = cond.vectors.shape[1]
         if resume and checkpoint.exists():
-            import imgfix.models  # noqa: F401  registers the custom objects
-
-            trainer = keras.saving.load_model(checkpoint, safe_mode=True)
+            trainer = load_checkpoint(checkpoint)
         else:
             keras.utils.set_random_seed(seed)
             vae = None
             if init:
-                import imgfix.models  # noqa: F401  registers the custom objects
-
-                vae = keras.saving.load_model(init, safe_mode=True)
+                vae = load_checkpoint(init)
                 if not isinstance(vae, ConditionalVAE):
                     raise InputError(f"--init {init}: not a VAE checkpoint")
             trainer = build_trainer(

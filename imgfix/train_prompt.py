@@ -19,6 +19,7 @@ from imgfix.train import (
     Checkpointer,
     StopFlag,
     fit_with_checkpoints,
+    load_checkpoint,
     prepare_run,
     previous_card,
     run_summary,
@@ -141,9 +142,7 @@ def train_text_encoder(
         text_ids = [tokenize(train_texts[n], kind) for n in names]
 
         if resume and checkpoint.exists():
-            import imgfix.models  # noqa: F401  registers the custom objects
-
-            model = keras.saving.load_model(checkpoint, safe_mode=True)
+            model = load_checkpoint(checkpoint)
         else:
             keras.utils.set_random_seed(seed)
             model = build_prompt_trainer(kind, dim, image_size, lr)

@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import zipfile
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,95 @@ def read_card(name: str, zoo: str | os.PathLike | None = None, kind: str | None 
     card = _parse_card(card_path, f"model '{name}'")
     card["name"] = name
     _check_kind(name, card, kind)
+    if kind is not None:
+        check_fields(name, card, card_path)
+    return card
+
+
+# --- the card fields each kind's loader reads --------------------------------------------------
+# Checked when a command asks for a model of a kind, before anything loads, so a hand-edited or
+# damaged card fails in one line naming the model, the card and the field, never with Python's
+# "KeyError: 'z_dim'" from deep inside a loader.
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _tokenizer(value: Any) -> bool:
+    from imgfix.data.tokens import TEXT_KINDS
+
+    return value in TEXT_KINDS
+
+
+# kind -> (field, required, test, what it must be); "a.b" is field b of object a.
+CARD_FIELDS: dict[str, list[tuple[str, bool, Any, str]]] = {
+    "inpainter": [
+        ("multiple", False, _count, "a positive integer"),
+        ("work_size", False, _count, "a positive integer"),
+    ],
+    "generator": [
+        ("z_dim", True, _count, "a positive integer (the noise size)"),
+        ("condition", False, lambda v: v in ("text", "label"), "'text' or 'label'"),
+        # The concepts it was trained on: labels, or what prompts are matched against.
+        ("concepts", True, lambda v: _texts(v) and bool(v), "a non-empty list of strings"),
+        ("sampling", False, lambda v: isinstance(v, dict), "an object"),
+        ("sampling.temperature", False, _number, "a number"),
+    ],
+    "text-encoder": [("tokenizer", True, _tokenizer, "'ngram' or 'gru'")],
+}
+_TEXT_CONDITION = [
+    ("text_encoder", True, lambda v: isinstance(v, dict), "an object naming the text encoder"),
+    ("text_encoder.name", True, _text, "a model name"),
+    ("text_encoder.sha256", True, _text, "the encoder's sha256"),
+    ("text_encoder.tokenizer", True, _tokenizer, "'ngram' or 'gru'"),
+]
+_RUNTIME = [("runtime.inputs", False, _texts, "a list of input names")]
+
+
+_MISSING = object()
+
+
+def _field(card: dict, dotted: str) -> Any:
+    value: Any = card
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+def check_fields(name: str, card: dict, card_path: Path | None = None) -> dict:
+    """Check the fields the loader of the card's kind reads (``CARD_FIELDS``); an ImgfixError
+    naming the model, the card file and the field otherwise. Returns the card."""
+    fields = list(CARD_FIELDS.get(str(card.get("kind")), []))
+    if card.get("kind") == "generator" and card.get("condition", "text") == "text":
+        fields += _TEXT_CONDITION
+    if isinstance(card.get("runtime"), dict):
+        fields += _RUNTIME
+    where = f"model '{name}': card {card_path or f'{name}.json'}"
+    for dotted, required, test, what in fields:
+        value = _field(card, dotted)
+        if value is _MISSING:
+            if required:
+                raise ImgfixError(f"{where}: field '{dotted}' is missing (it must be {what})")
+            continue
+        if not test(value):
+            shown = json.dumps(value, ensure_ascii=False, default=str)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise ImgfixError(f"{where}: field '{dotted}' is {shown}; it must be {what}")
     return card
 
 
@@ -271,10 +361,9 @@ def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights
     """Convert ``model`` to the staged ``<name>.tflite`` (see ``_commit``); the card's runtime
     entry."""
     from imgfix.export import to_litert
-    from imgfix.io import atomic_path
 
     path = _runtime_path(name, zoo)
-    with atomic_path(_staged(path)) as tmp:
+    with _stage(path) as tmp:
         stored = to_litert(model, tmp, weights)
         sha = _sha256(tmp)
         size = tmp.stat().st_size
@@ -300,6 +389,37 @@ def _staged(final: Path) -> Path:
     """Where the new version of ``final`` waits until its entry is committed; it keeps the
     suffix, which Keras checks."""
     return final.with_name(f".{final.stem}.next{final.suffix}")
+
+
+@contextlib.contextmanager
+def _stage(final: Path) -> Iterator[Path]:
+    """``atomic_path`` for the staged version of ``final``: a write that fails (a full disk)
+    names ``final``, the file the user knows, rather than its staged name."""
+    from imgfix.io import atomic_path
+
+    staged = _staged(final)
+    try:
+        with atomic_path(staged) as tmp:
+            yield tmp
+    except ImgfixError as exc:
+        text = str(exc)
+        if not text.startswith(f"{staged}: "):
+            raise
+        raise type(exc)(f"{final}: {text[len(str(staged)) + 2 :]}") from exc
+
+
+@contextlib.contextmanager
+def _dropped_on_failure(name: str, zoo: str | os.PathLike | None, files: list[Path]):
+    """Remove the staged versions of ``files`` when the block fails before the journal exists:
+    the old entry then stands whole, and a full disk gets its space back. Once the journal
+    exists they are its to move in."""
+    try:
+        yield
+    except BaseException:
+        if not _journal(name, zoo).is_file():
+            for final in files:
+                _staged(final).unlink(missing_ok=True)
+        raise
 
 
 def _journal(name: str, zoo: str | os.PathLike | None) -> Path:
@@ -346,25 +466,25 @@ def save_model(
     are filled in. ``weights`` is the ``.tflite`` weight storage (``export.WEIGHTS``). Returns
     the ``.keras`` path. A model that does not convert to LiteRT's builtin ops raises
     ``ExportError``, and the zoo keeps its previous entry."""
-    from imgfix.io import atomic_path
-
     path, _ = _paths(name, zoo)
+    files = [path, _runtime_path(name, zoo)]
     _finish(name, zoo)
-    with atomic_path(_staged(path)) as tmp:
-        model.save(tmp)
-        sha = _sha256(tmp)
-    runtime = _write_runtime(model, name, zoo, weights)
-    full = {"name": name, **card}
-    full.setdefault("params", int(model.count_params()))
-    full.update(
-        sha256=sha,
-        file=path.name,
-        runtime=runtime,
-        tensorflow=_version("tensorflow"),
-        keras=_version("keras"),
-        created=_now(),
-    )
-    _commit(name, zoo, full, [path, _runtime_path(name, zoo)])
+    with _dropped_on_failure(name, zoo, files):
+        with _stage(path) as tmp:
+            model.save(tmp)
+            sha = _sha256(tmp)
+        runtime = _write_runtime(model, name, zoo, weights)
+        full = {"name": name, **card}
+        full.setdefault("params", int(model.count_params()))
+        full.update(
+            sha256=sha,
+            file=path.name,
+            runtime=runtime,
+            tensorflow=_version("tensorflow"),
+            keras=_version("keras"),
+            created=_now(),
+        )
+        _commit(name, zoo, full, files)
     return path
 
 
@@ -372,8 +492,9 @@ def export_runtime(name: str, zoo: str | os.PathLike | None = None, weights: str
     """Rebuild model ``name``'s ``.tflite`` from its (verified) ``.keras`` and record it on the
     card; returns the card. Raises ``ExportError`` if it does not convert."""
     model, card = load_model(name, zoo)
-    card["runtime"] = _write_runtime(model, name, zoo, weights)
-    _commit(name, zoo, card, [_runtime_path(name, zoo)])
+    with _dropped_on_failure(name, zoo, [_runtime_path(name, zoo)]):
+        card["runtime"] = _write_runtime(model, name, zoo, weights)
+        _commit(name, zoo, card, [_runtime_path(name, zoo)])
     return card
 
 
@@ -450,10 +571,9 @@ def import_model(
     runtime_path = _runtime_path(name, zoo)
     if path.exists() or card_path.exists():
         raise InputError(f"model '{name}' is already in the zoo; remove it first or pick a --name")
-    from imgfix.io import atomic_path
 
     try:
-        with atomic_path(_staged(path)) as tmp:
+        with _stage(path) as tmp:
             shutil.copyfile(src, tmp)
             sha = _sha256(tmp)
             expected = info.get("sha256")
@@ -484,11 +604,10 @@ def _import_runtime(
     and matches its card (no TensorFlow needed), else converted from the ``.keras``. A model
     that does not convert is still imported, for TensorFlow to run; the card says why."""
     from imgfix.export import ExportError
-    from imgfix.io import atomic_path
 
     source = src.with_suffix(RUNTIME_SUFFIX)
     if source.is_file() and isinstance(entry, dict) and entry.get("sha256"):
-        with atomic_path(_staged(_runtime_path(name, zoo))) as tmp:
+        with _stage(_runtime_path(name, zoo)) as tmp:
             shutil.copyfile(source, tmp)
             if _sha256(tmp) != str(entry["sha256"]).lower():
                 raise ImgfixError(

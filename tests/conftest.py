@@ -50,3 +50,24 @@ def tiny_zoo(tmp_path, _tiny_zoo_master) -> Path:
     folder = tmp_path / "zoo"
     shutil.copytree(_tiny_zoo_master, folder)
     return folder
+
+
+def write_photos(folder: Path, count: int, height: int, width: int, suffix: str) -> Path:
+    """``count`` smooth synthetic photos (products of sines), a stand-in training corpus."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width] / height
+    for i in range(count):
+        f = rng.uniform(1, 6, 3)
+        image = np.stack([np.sin(f[c] * x + i) * np.cos(f[c] * y) for c in range(3)], -1)
+        Image.fromarray(((image + 1) * 127.5).astype(np.uint8)).save(folder / f"p{i}{suffix}")
+    return folder
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "kill_loop: SIGKILLs checkpointing runs at random moments (test_kill_loop.py)"
+    )

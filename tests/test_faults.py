@@ -5,6 +5,7 @@ is one line naming the thing, before any model loads."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -273,3 +274,235 @@ def test_a_kill_before_the_journal_keeps_the_old_entry(tiny_zoo, tiny_model, mon
     assert sorted(p.name for p in tiny_zoo.iterdir()) == [
         f"{TINY}.{x}" for x in ("json", "keras", "tflite")
     ]
+
+
+# --- errors that name the thing -----------------------------------------------------------------
+
+
+def _card_zoo(folder: Path, **cards: dict) -> Path:
+    """A zoo of cards alone: every check below fails before any model file is read."""
+    folder.mkdir(exist_ok=True)
+    for name, card in cards.items():
+        (folder / f"{name}.json").write_text(json.dumps(card))
+        (folder / f"{name}.keras").write_bytes(b"never read")
+    return folder
+
+
+GENERATOR = {
+    "kind": "generator",
+    "z_dim": 16,
+    "concepts": ["cat"],
+    "text_encoder": {"name": "enc", "sha256": "ab" * 32, "tokenizer": "ngram"},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "why"),
+    [
+        ({"z_dim": None}, "z_dim", "is missing"),
+        ({"z_dim": "abc"}, "z_dim", 'is "abc"; it must be a positive integer'),
+        ({"z_dim": 0}, "z_dim", "is 0; it must be a positive integer"),
+        ({"concepts": "cat"}, "concepts", "must be a non-empty list of strings"),
+        ({"text_encoder": None}, "text_encoder", "is missing"),
+        ({"text_encoder": {"name": "enc"}}, "text_encoder.sha256", "is missing"),
+        ({"sampling": {"temperature": "hot"}}, "sampling.temperature", "must be a number"),
+    ],
+)
+def test_a_card_field_missing_or_ill_typed_names_model_card_and_field(tmp_path, change, field, why):
+    card = {k: v for k, v in {**GENERATOR, **change}.items() if v is not None}
+    folder = _card_zoo(tmp_path / "zoo", gen=card)
+    with pytest.raises(ImgfixError) as info:
+        zoo.read_card("gen", folder, kind="generator")
+    assert str(info.value).startswith(f"model 'gen': card {folder / 'gen.json'}: field '{field}' ")
+    assert why in str(info.value)
+    assert zoo.read_card("gen", folder).get("z_dim") == card.get("z_dim")  # zoo show reads it
+
+
+def test_card_errors_are_one_line_from_the_command_line(tmp_path, photo):
+    image, mask = photo
+    folder = _card_zoo(
+        tmp_path / "zoo",
+        gen={k: v for k, v in GENERATOR.items() if k != "z_dim"},
+        gen2={**GENERATOR, "text_encoder": {**GENERATOR["text_encoder"], "name": "enc"}},
+        enc={"kind": "text-encoder", "tokenizer": 7},
+        inp={"kind": "inpainter", "multiple": "abc"},
+    )
+    card = f"card {folder}/"
+    cases = [
+        (["generate", "-p", "cat", "--model", "gen", "-o", tmp_path / "g.png"],
+         f"model 'gen': {card}gen.json: field 'z_dim' is missing"),
+        (["generate", "-p", "cat", "--model", "gen2", "-o", tmp_path / "g.png"],
+         f"model 'enc': {card}enc.json: field 'tokenizer' is 7; it must be 'ngram' or 'gru'"),
+        (["inpaint", image, "-m", mask, "--model", "inp", "-o", tmp_path / "i.png"],
+         f"model 'inp': {card}inp.json: field 'multiple' is \"abc\""),
+    ]  # fmt: skip
+    for args, fragment in cases:
+        start = time.perf_counter()
+        done = _cli("--zoo", folder, *args)
+        assert time.perf_counter() - start < 5.0, args
+        _one_error_line(done, 1, fragment)
+
+
+def _checkpoint_archive(path: Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:  # what a .keras file is
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3"}))
+        archive.writestr("config.json", json.dumps({"class_name": "Functional"}) * 50)
+        archive.writestr("model.weights.h5", os.urandom(4096))
+    return path.read_bytes()
+
+
+def test_a_truncated_checkpoint_on_resume_is_named_at_once(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    checkpoint = run / "checkpoint.keras"
+    whole = _checkpoint_archive(checkpoint)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    args = ["train", "inpainter", "--data", photos, "--name", "x", "--logdir", run, "--resume"]
+    checkpoint.write_bytes(whole[: len(whole) // 2])  # a copy cut short, a disk that filled up
+    start = time.perf_counter()
+    done = _cli(*args)
+    assert time.perf_counter() - start < 5.0  # before TensorFlow starts
+    _one_error_line(done, 1, f"{checkpoint}: checkpoint is truncated or corrupt")
+    assert "File not found" not in done.stderr.decode()
+
+    damaged = bytearray(whole)
+    damaged[whole.index(b"config.json", 40) + 40] ^= 0xFF  # a flipped byte inside a member
+    checkpoint.write_bytes(bytes(damaged))
+    _one_error_line(_cli(*args), 1, f"{checkpoint}: checkpoint is corrupt (config.json fails")
+
+
+def test_a_truncated_real_checkpoint_fails_to_load_naming_it(tiny_model, tmp_path):
+    from imgfix.train import load_checkpoint
+
+    path = tmp_path / "checkpoint.keras"
+    tiny_model[0].save(path)
+    assert load_checkpoint(path).name == tiny_model[0].name
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ImgfixError, match=f"^{path}: checkpoint is truncated or corrupt"):
+        load_checkpoint(path)
+
+
+class _Trainer:
+    """What ``Checkpointer`` needs of a training model: its step and ``save``."""
+
+    step = 7
+
+    def save(self, path):
+        Path(path).write_bytes(b"checkpoint at step 7")
+
+
+def test_a_checkpoint_that_cannot_be_written_names_it_and_keeps_the_last(tmp_path, monkeypatch):
+    from imgfix.train import Checkpointer
+
+    checkpoint = tmp_path / "checkpoint.keras"
+    checkpoint.write_bytes(b"checkpoint at step 6")
+    checkpointer = Checkpointer(_Trainer(), tmp_path, lambda: ({}, None), lambda *_: None)
+    _full_disk(monkeypatch)
+    with pytest.raises(ImgfixError) as info:
+        checkpointer.save({})
+    assert str(info.value) == f"{checkpoint}: cannot write (No space left on device)"
+    assert checkpoint.read_bytes() == b"checkpoint at step 6"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.keras"]
+
+
+# --- animations ---------------------------------------------------------------------------------
+
+
+def _animation(path: Path, frames: int = 3) -> None:
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 256, (64, 96, 3), np.uint8)) for _ in range(frames)]
+    extra = {"lossless": True} if path.suffix == ".webp" else {}
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, **extra)
+
+
+def test_an_animation_warns_once_that_only_its_first_frame_is_inpainted(photo, tmp_path, tiny_zoo):
+    image, mask = photo
+    animations = [tmp_path / f"anim{suffix}" for suffix in (".gif", ".png", ".webp")]
+    for path in animations:
+        _animation(path)
+        assert io.load_image(path).frames == 3
+    assert io.load_image(image).frames == 1
+
+    done = _cli("--zoo", tiny_zoo, "inpaint", animations[0], "-m", mask, "--model", TINY)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode().strip().splitlines()
+    assert err[0] == (
+        f"imgfix: warning: {animations[0]}: an animation of 3 frames; only the first is inpainted"
+    )
+    assert len(err) == 2 and "->" in err[1]  # and the usual one-line report
+    assert Image.open(tmp_path / "anim.inpainted.png").size == (96, 64)
+
+    out = tmp_path / "out"
+    done = _cli("--quiet", "--zoo", tiny_zoo, "inpaint", *animations[1:], image, "-m", mask,
+                "--model", TINY, "--out-dir", out)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    warned = done.stderr.decode().strip().splitlines()
+    assert warned == [
+        f"imgfix: warning: {path}: an animation of 3 frames; only the first is inpainted"
+        for path in animations[1:]
+    ]  # one line each, none for the still photo
+
+
+def test_an_animation_copied_unchanged_keeps_its_frames_without_a_warning(tmp_path, tiny_zoo):
+    animation, empty = tmp_path / "anim.webp", tmp_path / "empty.png"
+    _animation(animation)
+    Image.new("L", (96, 64), 0).save(empty)
+    done = _cli("--zoo", tiny_zoo, "inpaint", animation, "-m", empty, "--model", TINY)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().splitlines()[0] == (
+        f"imgfix: warning: {empty}: mask is empty; image written unchanged"
+    )
+    assert "an animation of" not in done.stderr.decode()
+    assert Image.open(tmp_path / "anim.inpainted.webp").n_frames == 3  # the bytes were copied
+
+
+# --- names: masks found by name, and --json ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_awkward_names_find_their_masks_and_come_back_byte_for_byte_in_json(photo, tmp_path):
+    image, _ = photo
+    names = [b"caf\xe9.png", b"new\nline.png", b"-dash.png"]
+    inputs, mask_dir = os.fsencode(tmp_path / "in"), os.fsencode(tmp_path / "masks")
+    os.mkdir(inputs)
+    os.mkdir(mask_dir)
+    holes = {}
+    for k, name in enumerate(names):
+        shutil.copy(os.fsencode(image), os.path.join(inputs, name))
+        hole = np.zeros((64, 96), bool)
+        hole[10 + 10 * k : 20 + 10 * k, 20:40] = True  # each image its own hole
+        Image.fromarray(hole.astype(np.uint8) * 255).save(os.fsdecode(os.path.join(mask_dir, name)))
+        holes[name] = hole
+    out = os.fsencode(tmp_path / "out")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}  # as under a UTF-8 locale
+    command = [sys.executable, "-m", "imgfix", "--json", "inpaint", inputs, "-m", mask_dir,
+               "--out-dir", out]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["failed"] == 0
+    original = io.load_image(image).pixels
+    for entry in report["results"]:
+        name = os.path.basename(os.fsencode(entry["input"]))
+        assert os.path.basename(os.fsencode(entry["mask"])) == name
+        written = os.fsencode(entry["output"])
+        assert written == os.path.join(out, name.replace(b".png", b".inpainted.png"))
+        pixels = io.load_image(os.fsdecode(written)).pixels
+        hole = holes[name]
+        np.testing.assert_array_equal(pixels[~hole], original[~hole])
+        assert not np.array_equal(pixels[hole], original[hole])  # its own mask was used
+    assert sorted(os.fsencode(e["input"]) for e in report["results"]) == sorted(
+        os.path.join(inputs, n) for n in names
+    )
+
+
+def test_a_corrupt_card_on_resume_is_named(tmp_path):
+    from imgfix.train import previous_card
+
+    (tmp_path / "m.json").write_text('{"name": "m", ')
+    with pytest.raises(InputError, match=r"m\.json: card is not valid JSON"):
+        previous_card("m", tmp_path, resume=True)
+    assert previous_card("m", tmp_path, resume=False) == {}

@@ -250,6 +250,9 @@ def test_cgan_starts_from_the_vae_checkpoint(trained, zoo):
     summary = trained["cgan"]
     assert summary["family"] == "cgan" and summary["steps"] == 1
     assert {"rec_l1", "kl", "d_loss", "g_adv"} <= set(summary)  # the VAE-GAN path ran
+    # The critic's health is logged: the share of reals, fakes and mismatches it gets right.
+    for key in ("d_real_acc", "d_fake_acc", "d_mismatch_acc"):
+        assert 0.0 <= summary[key] <= 1.0
     gan = card(zoo, CGAN)
     assert gan["family"] == "cgan" and "VAE-GAN" in gan["description"]
     assert gan["training"]["init"] == str(trained["runs"] / VAE / "checkpoint.keras")

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import write_photos
 from PIL import Image
 
 from imgfix.errors import InputError
@@ -17,14 +18,7 @@ from imgfix.train import train_inpainter
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:96, 0:128] / 96.0
-    for i in range(6):
-        f = rng.uniform(1, 6, 3)
-        image = np.stack([np.sin(f[c] * x + i) * np.cos(f[c] * y) for c in range(3)], -1)
-        Image.fromarray(((image + 1) * 127.5).astype(np.uint8)).save(folder / f"p{i}.jpg")
-    return folder
+    return write_photos(tmp_path_factory.mktemp("photos"), 6, 96, 128, ".jpg")
 
 
 def tiny(photos, tmp_path, **kw):

@@ -7,6 +7,7 @@ objects at many scales. Masks come from a pre-drawn bank, flipped and rotated on
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,11 +37,18 @@ def list_images(data_dir: Path) -> list[Path]:
 
 
 def split_holdout(files: list[Path], every: int = 10) -> tuple[list[Path], list[Path]]:
-    """Every ``every``-th photo is held out for validation; the rest is for training."""
+    """About one photo in ``every`` is held out for validation, the rest is for training. The
+    choice hangs on each file's content alone (not its name or place in the list, which
+    ``imgfix data photos`` renumbers), so a photo stays on its side when the corpus grows and a
+    training campaign's validation curve stays comparable across corpus versions."""
     if len(files) < 2:
         return files, files
-    val = files[every // 2 :: every] or files[-1:]
+    val = [f for f in files if _content_bucket(f) % every == 0] or files[-1:]
     return [f for f in files if f not in val], val
+
+
+def _content_bucket(path: Path) -> int:
+    return int.from_bytes(hashlib.sha256(Path(path).read_bytes()).digest()[:8], "big")
 
 
 def load_photos(files: list[Path], min_side: int) -> list[np.ndarray]:

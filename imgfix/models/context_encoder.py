@@ -13,6 +13,7 @@ import keras
 from keras import layers, ops
 
 from imgfix.models.layers import Composite, PushPullFill, Upsample
+from imgfix.models.texture import texture_loss
 
 MULTIPLE = 16  # height and width must be multiples of this (three stride-2 stages, with slack)
 
@@ -117,6 +118,7 @@ class InpaintingGAN(keras.Model):
         d_optimizer: keras.optimizers.Optimizer | None = None,
         adv_weight: float = 0.001,
         rec_loss: str = "psnr",
+        texture_weight: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,12 +130,14 @@ class InpaintingGAN(keras.Model):
         if rec_loss not in REC_LOSSES:
             raise ValueError(f"rec_loss must be one of {REC_LOSSES}, got {rec_loss!r}")
         self.rec_loss = rec_loss
+        self.texture_weight = texture_weight
         self.built = True  # both networks are functional models, built at construction
         # Build optimizer slots now: loading a checkpoint into unbuilt optimizers drops their state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("rec", "adv", "d_loss", "psnr")
+            name: keras.metrics.Mean(name=name)
+            for name in ("rec", "adv", "d_loss", "texture", "psnr")
         }
 
     @property
@@ -156,26 +160,38 @@ class InpaintingGAN(keras.Model):
         import tensorflow as tf  # the gradient tape is the one backend-specific piece
 
         image, mask = data
+        adversarial = self.adv_weight > 0  # without it the critic is neither run nor trained
         # One generator pass serves both players: the critic's tape sees its own weights only.
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.generator([image, mask], training=True)
-            real_score = self.discriminator([image, mask], training=True)
-            fake_score = self.discriminator([fake, mask], training=True)
-            d_loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
             rec = hole_loss(image, fake, mask, self.rec_loss)
-            adv = -ops.mean(fake_score)
-            g_loss = rec + self.adv_weight * adv
-        d_vars = self.discriminator.trainable_variables
+            texture = texture_loss(image, fake, mask) if self.texture_weight else 0.0
+            g_loss = rec + self.texture_weight * texture
+            adv = d_loss = 0.0
+            if adversarial:
+                real_score = self.discriminator([image, mask], training=True)
+                fake_score = self.discriminator([fake, mask], training=True)
+                d_loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
+                adv = -ops.mean(fake_score)
+                g_loss = g_loss + self.adv_weight * adv
+        if adversarial:
+            d_vars = self.discriminator.trainable_variables
+            d_grads = d_tape.gradient(d_loss, d_vars)
+            self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
         g_vars = self.generator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
-        return self._update(rec=rec, adv=adv, d_loss=d_loss, psnr=hole_psnr(image, fake, mask))
+        return self._update(
+            rec=rec, adv=adv, d_loss=d_loss, texture=texture, psnr=hole_psnr(image, fake, mask)
+        )
 
     def test_step(self, data):
         image, mask = data
         fake = self.generator([image, mask], training=False)
         rec = hole_loss(image, fake, mask, self.rec_loss)
-        return self._update(rec=rec, adv=0.0, d_loss=0.0, psnr=hole_psnr(image, fake, mask))
+        texture = texture_loss(image, fake, mask)
+        return self._update(
+            rec=rec, adv=0.0, d_loss=0.0, texture=texture, psnr=hole_psnr(image, fake, mask)
+        )
 
     def get_compile_config(self):
         # The optimizers are part of the model's own config; there is nothing to re-compile.
@@ -190,6 +206,7 @@ class InpaintingGAN(keras.Model):
             "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
             "adv_weight": self.adv_weight,
             "rec_loss": self.rec_loss,
+            "texture_weight": self.texture_weight,
         }
 
     @classmethod

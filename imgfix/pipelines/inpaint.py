@@ -343,10 +343,10 @@ def inpaint_file(
     hole = masks.dilate(hole, options.dilate)
     runtime.trim_heap()
     check_hole(hole, mask, options)
-    warning, pending = None, None
+    notes, pending, all_frames = [], None, False
     if not hole.any():
-        warning = f"{mask}: mask is empty; image written unchanged"
-        _write_unchanged(picture, image, output, options)
+        notes.append(f"{mask}: mask is empty; image written unchanged")
+        all_frames = _write_unchanged(picture, image, output, options)
     else:
         # Only this function holds the decoded picture, so the fill goes into its pixels. That is
         # safe while patches are still being computed: crop boxes never overlap, and each crop
@@ -358,12 +358,16 @@ def inpaint_file(
             io.save_image(filled, output, quality=options.quality)
         else:
             pending = writer.submit(io.save_image, filled, output, quality=options.quality)
+    if picture.frames > 1 and not all_frames:
+        notes.insert(
+            0, f"{image}: an animation of {picture.frames} frames; only the first is inpainted"
+        )
     return InpaintResult(
         input=image,
         mask=mask,
         output=output,
         ok=True,
-        warning=warning,
+        warning="; ".join(notes) or None,
         hole_fraction=float(hole.mean()),
         seconds=time.perf_counter() - start,
         pending=pending,
@@ -379,16 +383,19 @@ def check_hole(hole: np.ndarray, mask: Path, options: InpaintOptions) -> None:
         )
 
 
-def _write_unchanged(picture: io.Picture, image: Path, output: Path, options: InpaintOptions):
-    """Copy the file's bytes when the format stays the same (no JPEG re-encoding loss);
-    otherwise convert."""
+def _write_unchanged(
+    picture: io.Picture, image: Path, output: Path, options: InpaintOptions
+) -> bool:
+    """Copy the file's bytes when the format stays the same (no JPEG re-encoding loss, and
+    every frame of an animation kept); otherwise convert. True when the bytes are kept."""
     if _same_file(image, output):
-        return
+        return True
     if picture.format is not None and _format_for(output) == picture.format:
         with io.atomic_path(output) as temp:
             shutil.copyfile(image, temp)
-    else:
-        io.save_image(picture, output, quality=options.quality)
+        return True
+    io.save_image(picture, output, quality=options.quality)
+    return False
 
 
 def _match_masks(mask_dir: Path) -> dict[str, list[Path]]:

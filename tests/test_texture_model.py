@@ -1,0 +1,122 @@
+"""The texture-transfer inpainter: builder, what its pieces compute, round trip, LiteRT."""
+
+import keras
+import numpy as np
+import pytest
+
+from imgfix.models import InpaintingGAN, build_context_encoder, build_patch_discriminator
+from imgfix.models.texture import (
+    BLOCK,
+    Detail,
+    TextureTransfer,
+    build_texture_inpainter,
+    known_blur,
+    texture_loss,
+)
+
+
+def _model(seed: int = 0):
+    keras.utils.set_random_seed(seed)
+    return build_texture_inpainter(build_context_encoder(filters=8), filters=8, key_dim=8)
+
+
+def _batch(size: int = 64, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    image = rng.random((2, size, size, 3), dtype=np.float32)
+    mask = np.zeros((2, size, size, 1), np.float32)
+    mask[:, size // 4 : size // 2, size // 4 : 3 * size // 4] = 1
+    return image * (1 - mask), mask
+
+
+def test_known_pixels_are_exact_and_only_the_attention_and_gate_train():
+    model = _model()
+    image, mask = _batch(96)
+    out = np.asarray(model([image, mask]))
+    assert out.shape == image.shape and np.isfinite(out).all()
+    np.testing.assert_array_equal(out[mask[..., 0] == 0], image[mask[..., 0] == 0])
+    assert 0 < len(model.trainable_weights) < len(model.weights)
+    base = model.get_layer(index=2)
+    assert not base.trainable
+
+
+def test_known_blur_ignores_the_hole_and_detail_is_zero_on_flat_known_areas():
+    image = np.full((1, 32, 32, 3), 0.25, np.float32)
+    mask = np.zeros((1, 32, 32, 1), np.float32)
+    mask[:, 8:24, 8:24] = 1
+    image[:, 8:24, 8:24] = 1.0  # whatever is under the hole must not leak out
+    blurred = np.asarray(known_blur(image, 1.0 - mask, 2.0))
+    np.testing.assert_allclose(blurred[0][mask[0, ..., 0] == 0], 0.25, atol=1e-5)
+    detail = np.asarray(Detail()([image, mask]))
+    np.testing.assert_allclose(detail, 0.0, atol=1e-5)
+
+
+def test_transfer_copies_the_detail_of_the_matching_known_block():
+    # Two distinct feature vectors; the hole block's query equals the key of block (0, 1), so
+    # with a sharp softmax it must receive exactly that block's detail.
+    layer = TextureTransfer(reach=1e6)
+    h = w = 2
+    features = np.zeros((1, h, w, 2), np.float32)
+    features[0, 0, 0] = (100, 0)
+    features[0, 0, 1] = (0, 100)
+    features[0, 1, 0] = (100, 0)
+    features[0, 1, 1] = (0, 100)  # the hole block
+    rng = np.random.default_rng(0)
+    detail = rng.normal(size=(1, h * BLOCK, w * BLOCK, 3)).astype(np.float32)
+    mask = np.zeros((1, h * BLOCK, w * BLOCK, 1), np.float32)
+    mask[:, BLOCK:, BLOCK:] = 1
+    pasted = np.asarray(layer([features, features, detail, mask]))
+    np.testing.assert_allclose(
+        pasted[0, BLOCK:, BLOCK:], detail[0, :BLOCK, BLOCK:], rtol=1e-4, atol=1e-5
+    )
+
+
+def test_texture_loss_prices_missing_texture_but_not_its_phase():
+    rng = np.random.default_rng(0)
+    truth = (0.5 + 0.2 * rng.standard_normal((2, 64, 64, 3))).astype(np.float32)
+    mask = np.zeros((2, 64, 64, 1), np.float32)
+    mask[:, 16:48, 16:48] = 1
+    smooth = truth * (1 - mask) + 0.5 * mask
+    shifted = truth * (1 - mask) + np.roll(truth, 7, axis=2) * mask  # same texture, other phase
+    assert float(texture_loss(truth, truth, mask)) == pytest.approx(0.0, abs=1e-6)
+    assert float(texture_loss(truth, smooth, mask)) > 0.5
+    assert float(texture_loss(truth, shifted, mask)) < 0.15
+
+
+def test_trainer_with_a_texture_model_trains_resumes_and_skips_the_critic(tmp_path):
+    trainer = InpaintingGAN(
+        _model(),
+        build_patch_discriminator(filters=8),
+        adv_weight=0.0,
+        texture_weight=5.0,
+    )
+    trainer.compile()
+    image, mask = _batch(64)
+    critic = [w.numpy().copy() for w in trainer.discriminator.weights]
+    import tensorflow as tf
+
+    logs = trainer.fit(tf.data.Dataset.from_tensors((image, mask)), verbose=0).history
+    assert logs["texture"][0] > 0 and logs["d_loss"][0] == 0
+    for before, after in zip(critic, trainer.discriminator.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+    path = tmp_path / "t.keras"
+    trainer.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.texture_weight == 5.0 and loaded.step == 1
+    np.testing.assert_array_equal(
+        np.asarray(loaded.generator([image, mask])), np.asarray(trainer.generator([image, mask]))
+    )
+
+
+def test_texture_model_exports_to_litert_with_dynamic_sizes(tmp_path):
+    from imgfix import export, runtime
+
+    model = _model()
+    path = tmp_path / "t.tflite"
+    export.to_litert(model, path)
+    litert = runtime.LiteRTModel(path, num_threads=1, inputs=["image", "mask"])
+    for size in (64, 96):
+        image, mask = _batch(size, seed=size)
+        got = litert(image=image, mask=mask)
+        want = np.asarray(model([image, mask]))
+        np.testing.assert_allclose(got, want, atol=2e-5)
+        np.testing.assert_array_equal(got[mask[..., 0] == 0], image[mask[..., 0] == 0])
