@@ -561,7 +561,9 @@ def train_inpainter(
     checkpoint_minutes: float = typer.Option(
         5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints."
     ),
-    lr: float | None = typer.Option(None, "--lr", min=0.0, help="Learning rate."),
+    lr: float | None = typer.Option(
+        None, "--lr", min=0.0, help="Learning rate (with --resume: from the next step on)."
+    ),
     adv_weight: float | None = typer.Option(
         None, "--adv-weight", min=0.0, help="Weight of the adversarial loss."
     ),
@@ -586,7 +588,8 @@ def train_inpainter(
         None,
         "--texture-weight",
         min=0.0,
-        help="Weight of the detail-amplitude loss (imgfix.models.texture.texture_loss).",
+        help="Weight of the detail-amplitude loss (imgfix.models.texture.texture_loss; "
+        "with --resume: from the next step on).",
     ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""
@@ -747,6 +750,16 @@ class Condition(str, Enum):
     label = "label"
 
 
+class DPooling(str, Enum):
+    average = "average"
+    sum = "sum"
+
+
+class Augment(str, Enum):
+    diffaugment = "diffaugment"
+    translation = "translation"
+
+
 _CONDITION_HELP = "text: prompts via the text encoder; label: one-hot folder/concept names."
 
 
@@ -806,12 +819,26 @@ def train_cgan(
     ),
     filters: int = _FILTERS,
     z_dim: int = typer.Option(64, "--z-dim", min=1, help="Latent size (ignored with --init)."),
+    d_pooling: DPooling = typer.Option(
+        DPooling.average,
+        "--d-pooling",
+        help="The critic's global pooling before its heads; sum as in SNGAN and BigGAN.",
+    ),
+    r1_gamma: float = typer.Option(
+        0.0, "--r1", min=0.0, help="R1 penalty on the critic's gradient at real images (gamma)."
+    ),
+    augment: Augment = typer.Option(
+        Augment.diffaugment,
+        "--augment",
+        help="What the critic sees: DiffAugment's translation and cutout, or translation only.",
+    ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
 ) -> None:
     """Train a text- or label-conditioned GAN on a corpus."""
     options = dict(locals())
+    options["d_pooling"], options["augment"] = d_pooling.value, augment.value
     _train_generator("cgan", options.pop("ctx"), **options)
 
 

@@ -385,19 +385,21 @@ def train_inpainter(
     command: str = "",
     quiet: bool = False,
     checkpoint_minutes: float = 5.0,
-    lr: float = 2e-4,
+    lr: float | None = None,
     adv_weight: float = 0.001,
     rec_loss: str = "psnr",
     filters: int = 32,
     arch: str = "context",
     base: str | None = None,
-    texture_weight: float = 0.0,
+    texture_weight: float | None = None,
 ) -> dict:
     """Train (or resume) an inpainter and export it to the zoo as ``name``: a context encoder,
     or (``arch="texture"``) a texture-transfer model around the zoo inpainter ``base``.
 
     The run is ``epochs`` x ``steps`` optimizer steps; a checkpoint is written at the end of each
-    epoch, every ``checkpoint_minutes``, and when the run is stopped.
+    epoch, every ``checkpoint_minutes``, and when the run is stopped. A resumed run keeps its
+    settings, except ``lr`` and ``texture_weight`` when they are given: a campaign lowers its
+    learning rate, or moves along the perception-distortion trade-off, from the next step on.
     """
     import keras
 
@@ -427,13 +429,18 @@ def train_inpainter(
         if resume and checkpoint.exists():
             trainer = load_checkpoint(checkpoint)
             trainer.compile()  # InpaintingGAN.compile takes no arguments to restore
+            if lr is not None:
+                trainer.g_optimizer.learning_rate.assign(lr)
+                trainer.d_optimizer.learning_rate.assign(lr)
+            if texture_weight is not None:
+                trainer.texture_weight = texture_weight
         else:
             base_model = None
             if arch == "texture":
                 base_model, _ = zoo_mod.load_model(base or "photo-inpainter", zoo, "inpainter")
                 base_model.name = "base"
             trainer = build_inpainting_trainer(
-                filters, lr, adv_weight, rec_loss, arch, base_model, texture_weight
+                filters, lr or 2e-4, adv_weight, rec_loss, arch, base_model, texture_weight or 0.0
             )
         # A resumed run draws new crops rather than replaying the ones it started with.
         dataset = inpainting_dataset(

@@ -142,6 +142,10 @@ def sample_validation(generator_of, cond: Conditioned, zoo: Path | None, z_dim: 
     return validate
 
 
+def _pooling(discriminator) -> str:
+    return "sum" if any(layer.name == "sum_pool" for layer in discriminator.layers) else "average"
+
+
 def _rate(optimizer) -> float:
     from keras import ops
 
@@ -162,6 +166,9 @@ def build_trainer(
     rec_weight: float = 10.0,
     init=None,
     seed: int = 0,
+    d_pooling: str = "average",
+    r1_gamma: float = 0.0,
+    augment: str = "diffaugment",
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
@@ -187,7 +194,7 @@ def build_trainer(
         generator, encoder = build_generator(image_size, z_dim, cond_dim, filters), None
     trainer = ConditionalGAN(
         generator,
-        build_discriminator(image_size, cond_dim, filters),
+        build_discriminator(image_size, cond_dim, filters, pooling=d_pooling),
         encoder,
         # Two time-scale update rule: a spectrally normalised critic learns too slowly at the
         # generator's rate (at equal rates of 2e-4 it still rated generated images above real
@@ -197,6 +204,8 @@ def build_trainer(
         rec_weight=rec_weight,
         kl_weight=0.01 if kl_weight is None else kl_weight,
         seed=seed,
+        r1_gamma=r1_gamma,
+        augment=augment,
     )
     trainer.compile()
     return trainer
@@ -227,8 +236,13 @@ def train_generator(
     command: str = "",
     quiet: bool = False,
     checkpoint_minutes: float = 5.0,
+    d_pooling: str = "average",
+    r1_gamma: float = 0.0,
+    augment: str = "diffaugment",
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
+    ``d_pooling``, ``r1_gamma`` and ``augment`` set up the GAN's critic (``build_discriminator``,
+    ``ConditionalGAN``).
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
     decoder start the GAN (VAE-GAN); without it the GAN is a plain matching-aware conditional
@@ -264,7 +278,7 @@ def train_generator(
             trainer = build_trainer(
                 family, image_size, cond_dim, z_dim=z_dim, filters=filters, lr=lr, d_lr=d_lr,
                 kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
-                init=vae, seed=seed,
+                init=vae, seed=seed, d_pooling=d_pooling, r1_gamma=r1_gamma, augment=augment,
             )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
@@ -307,6 +321,9 @@ def train_generator(
                             "lr": _rate(trainer.g_optimizer),
                             "d_lr": _rate(trainer.d_optimizer),
                             "init": str(init) if init else old_card.get("training", {}).get("init"),
+                            "d_pooling": _pooling(trainer.discriminator),
+                            "r1_gamma": trainer.r1_gamma,
+                            "augment": trainer.augment,
                         }
                     ),
                 },

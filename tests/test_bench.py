@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench import eval_images, inpaint_quality, methods
 from imgfix import zoo
@@ -199,3 +200,16 @@ def test_the_parity_section_names_each_model_and_the_limit():
     )
     assert "min cosine 0.999990" in text
     assert "gen differs by 1.28/255, over the 1/255 limit" in runtime_parity.headline(part)[0]
+
+
+def test_training_curves_read_the_log_by_step_and_plot(tmp_path):
+    from bench import curves
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [{"step": 2, "val_hole_psnr": 19.0}, {"step": 1, "val_hole_psnr": 18.0},
+             {"step": 2, "val_hole_psnr": 19.5}]  # fmt: skip
+    (run / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    assert [(e["step"], e["val_hole_psnr"]) for e in curves.read_log(run)] == [(1, 18.0), (2, 19.5)]
+    curves.main([str(run), "--figures", "val_hole_psnr", "-o", str(tmp_path / "c.png")])
+    assert Image.open(tmp_path / "c.png").size[0] > 100

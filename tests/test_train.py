@@ -97,3 +97,23 @@ def test_sigterm_checkpoints_and_exits_cleanly(photos, tmp_path):
     card = json.loads((tmp_path / "zoo" / "stopper.json").read_text())
     assert 1 <= card["steps"] < 100000
     assert os.path.getsize(tmp_path / "zoo" / "stopper.keras") > 0
+
+
+def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos, tmp_path):
+    tiny(photos, tmp_path, epochs=1)  # the base: a context encoder named "tiny"
+    texture = dict(arch="texture", base="tiny", texture_weight=3.0, logdir=tmp_path / "tex")
+    first = tiny(photos, tmp_path, epochs=1, **texture)
+    assert (
+        first["steps"] == 3 and first["val_gradient_ratio"] >= 0 and first["val_gradient_w1"] >= 0
+    )
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["description"].startswith("Texture transfer")
+    assert card["training"]["texture_weight"] == 3.0
+    assert "val_base_psnr" in card["metrics"]["validation"]
+
+    texture.update(texture_weight=7.0, resume=True)
+    second = tiny(photos, tmp_path, epochs=2, lr=1e-5, **texture)
+    assert second["steps"] == 6
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["training"]["texture_weight"] == 7.0
+    assert card["training"]["lr"] == pytest.approx(1e-5)

@@ -58,12 +58,21 @@ def _sn_conv(filters: int, kernel: int, strides: int, name: str) -> layers.Layer
     )
 
 
+POOLINGS = ("average", "sum")
+
+
 def build_discriminator(
-    image_size: int = 48, cond_dim: int = 128, filters: int = 32
+    image_size: int = 48, cond_dim: int = 128, filters: int = 32, pooling: str = "average"
 ) -> keras.Model:
     """``[image in [0, 1], condition] -> score``: spectrally normalised convs and a projection
     head (Miyato & Koyama 2018), ``score = w . h + <h, V c>``, so the condition enters as an
-    inner product with the image features rather than as an extra input channel."""
+    inner product with the image features rather than as an extra input channel.
+
+    ``pooling`` ``sum`` is global *sum* pooling before the heads, as in SNGAN-projection and
+    BigGAN: under spectral norm the heads cannot scale up an averaged feature, so averaging
+    shrinks the logits by the number of positions (36: the last map is 6 x 6)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     image = keras.Input((image_size, image_size, 3), name="image")
     cond = keras.Input((cond_dim,), name="condition")
     x = layers.Rescaling(2.0, offset=-1.0)(image)
@@ -73,12 +82,20 @@ def build_discriminator(
         width *= 2
         x = layers.LeakyReLU(0.2)(_sn_conv(width, 4, 2, f"conv{i}")(x))
     h = layers.GlobalAveragePooling2D()(x)
+    if pooling == "sum":
+        positions = x.shape[1] * x.shape[2]
+        h = layers.Rescaling(float(positions), name="sum_pool")(h)
     unconditional = layers.SpectralNormalization(layers.Dense(1), name="score")(h)
     embedded = layers.SpectralNormalization(layers.Dense(width, use_bias=False), name="embed")(cond)
     projection = layers.Dot(axes=1, name="projection")([h, embedded])
     return keras.Model(
         [image, cond], layers.Add()([unconditional, projection]), name="discriminator"
     )
+
+
+AUGMENTS = ("diffaugment", "translation")
+"""What the critic sees of every image: DiffAugment's translation and cutout (half the side),
+or the translation alone."""
 
 
 def kl_divergence(mean, log_var):
@@ -120,6 +137,8 @@ class ConditionalGAN(keras.Model):
         ema: float = 0.999,
         seed: int = 0,
         ema_generator: keras.Model | None = None,
+        r1_gamma: float = 0.0,
+        augment: str = "diffaugment",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +150,9 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99)
         self.rec_weight, self.kl_weight = rec_weight, kl_weight
         self.mismatch_weight, self.ema, self.seed = mismatch_weight, ema, seed
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
+        self.r1_gamma, self.augment = r1_gamma, augment
         self.z_dim = generator.input_shape[0][-1]
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
@@ -142,6 +164,7 @@ class ConditionalGAN(keras.Model):
         # leaves the generator with a reconstruction loss only.
         names = ["d_loss", "g_adv", "d_real", "d_fake", "d_mismatch"]
         names += ["d_real_acc", "d_fake_acc", "d_mismatch_acc"]
+        names += ["r1"] if r1_gamma else []
         names += ["rec_l1", "kl"] if encoder is not None else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
@@ -177,10 +200,21 @@ class ConditionalGAN(keras.Model):
             fake = self.generator([z, cond], training=True)
             d = self.discriminator
 
-            def score(x, c):
-                return d([diff_augment(x, self.seed_generator), c], training=True)
+            cutout = 0.5 if self.augment == "diffaugment" else 0.0
 
-            real_score = score(image, cond)
+            def score(x, c):
+                x = diff_augment(x, self.seed_generator, cutout=cutout)
+                return d([x, c], training=True)
+
+            real_score, r1 = score(image, cond), 0.0
+            if self.r1_gamma:
+                # R1 (Mescheder et al. 2018): the critic's gradient at the real images, squared.
+                with tf.GradientTape() as r1_tape:
+                    r1_tape.watch(image)
+                    plain_score = ops.sum(d([image, cond], training=True))
+                slope = r1_tape.gradient(plain_score, image)
+                r1 = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
+                values["r1"] = r1
             fake_score = score(fake, cond)
             mismatch_score = score(image, mismatched)
             w = self.mismatch_weight
@@ -188,6 +222,7 @@ class ConditionalGAN(keras.Model):
                 ops.mean(ops.relu(1.0 - real_score))
                 + (1 - w) * ops.mean(ops.relu(1.0 + fake_score))
                 + w * ops.mean(ops.relu(1.0 + mismatch_score))
+                + 0.5 * self.r1_gamma * r1
             )
             g_adv = -ops.mean(fake_score)
             g_loss = g_adv
@@ -234,6 +269,8 @@ class ConditionalGAN(keras.Model):
             "mismatch_weight": self.mismatch_weight,
             "ema": self.ema,
             "seed": self.seed,
+            "r1_gamma": self.r1_gamma,
+            "augment": self.augment,
         }
 
     @classmethod

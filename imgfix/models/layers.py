@@ -203,6 +203,8 @@ def diff_augment(images, seed_generator, translation: float = 0.125, cutout: flo
         images, ops.broadcast_to(cols[:, None, :, None], (batch, height, width, channels)), 2
     )
     size = int(height * cutout + 0.5)
+    if size < 2:
+        return images
     centre = keras.random.randint((batch, 2), 0, height, dtype="int32", seed=seed_generator)
     inside_rows = ops.abs(ops.arange(height)[None, :] - centre[:, :1]) < size // 2
     inside_cols = ops.abs(ops.arange(width)[None, :] - centre[:, 1:]) < size // 2
