@@ -438,7 +438,6 @@ def train_inpainter(
             base_model = None
             if arch == "texture":
                 base_model, _ = zoo_mod.load_model(base or "photo-inpainter", zoo, "inpainter")
-                base_model.name = "base"
             trainer = build_inpainting_trainer(
                 filters, lr or 2e-4, adv_weight, rec_loss, arch, base_model, texture_weight or 0.0
             )

@@ -201,6 +201,7 @@ def build_texture_inpainter(
     those of the base; sides must be multiples of the base's and of ``block``.
     """
     base.trainable = train_base
+    base.name = "base"  # the layer training's validation compares against
     image = keras.Input((None, None, 3), name="image")
     mask = keras.Input((None, None, 1), name="mask")
     smooth_fill = base([image, mask])
