@@ -87,6 +87,12 @@ class RecLoss(str, Enum):
     l1 = "l1"
     l2 = "l2"
     psnr = "psnr"
+    lowpass = "lowpass"
+
+
+class InpainterCritic(str, Enum):
+    patch = "patch"
+    lama = "lama"
 
 
 class InpainterArch(str, Enum):
@@ -582,7 +588,10 @@ def train_inpainter(
         "detail copied from the known region by attention.",
     ),
     base: str | None = typer.Option(
-        None, "--base", help="Zoo inpainter a texture model builds on (default photo-inpainter)."
+        None,
+        "--base",
+        help="Zoo inpainter a texture model builds on (default photo-inpainter), or that a "
+        "context model starts from.",
     ),
     texture_weight: float | None = typer.Option(
         None,
@@ -590,6 +599,18 @@ def train_inpainter(
         min=0.0,
         help="Weight of the detail-amplitude loss (imgfix.models.texture.texture_loss; "
         "with --resume: from the next step on).",
+    ),
+    critic: InpainterCritic = typer.Option(
+        InpainterCritic.patch,
+        "--critic",
+        help="patch: a hinge PatchGAN that sees the mask. lama: LaMa's losses, hole patches "
+        "fake, R1 and feature matching (default --adv-weight 10, --rec-loss lowpass).",
+    ),
+    fm_weight: float = typer.Option(
+        100.0, "--fm-weight", min=0.0, help="Feature-matching weight (--critic lama)."
+    ),
+    r1_gamma: float = typer.Option(
+        0.001, "--r1", min=0.0, help="R1 penalty on the critic at real images (--critic lama)."
     ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""
@@ -608,6 +629,10 @@ def train_inpainter(
         if value is not None
     }
     model_options["arch"] = arch.value
+    if critic is InpainterCritic.lama:
+        model_options.update(critic=critic.value, fm_weight=fm_weight, r1_gamma=r1_gamma)
+        model_options.setdefault("adv_weight", 10.0)
+        model_options.setdefault("rec_loss", "lowpass")
 
     from imgfix import runtime
 

@@ -314,6 +314,7 @@ def run_summary(
 
 
 ARCHITECTURES = ("context", "texture")
+CRITICS = ("patch", "lama")
 
 
 def build_inpainting_trainer(
@@ -324,12 +325,19 @@ def build_inpainting_trainer(
     arch: str = "context",
     base=None,
     texture_weight: float = 0.0,
+    critic: str = "patch",
+    fm_weight: float = 100.0,
+    r1_gamma: float = 0.001,
 ):
     """The compiled training model a new ``train_inpainter`` run starts from (the benchmark
     times this same model). ``arch`` ``texture`` wraps ``base``, a trained context encoder,
-    in ``build_texture_inpainter`` (see ``imgfix.models.texture``)."""
+    in ``build_texture_inpainter`` (see ``imgfix.models.texture``); ``arch`` ``context`` with a
+    ``base`` starts from the base's weights. ``critic`` ``patch`` is the hinge PatchGAN that sees
+    the mask; ``lama`` is LaMa's recipe (``imgfix.models.adversarial``), with ``fm_weight`` and
+    ``r1_gamma``."""
     import keras
 
+    from imgfix.models.adversarial import FeatureMatchingGAN, build_feature_critic
     from imgfix.models.context_encoder import (
         InpaintingGAN,
         build_context_encoder,
@@ -339,21 +347,35 @@ def build_inpainting_trainer(
 
     if arch not in ARCHITECTURES:
         raise InputError(f"--arch {arch}: must be one of {', '.join(ARCHITECTURES)}")
+    if critic not in CRITICS:
+        raise InputError(f"--critic {critic}: must be one of {', '.join(CRITICS)}")
     if arch == "texture":
         if base is None:
             raise InputError("--arch texture needs a trained base inpainter (--base)")
         generator = build_texture_inpainter(base, filters=filters)
+    elif base is not None:
+        if arch_of(base) != "context":
+            raise InputError("--arch context --base: the base must be a context encoder")
+        generator, base.trainable = base, True
     else:
         generator = build_context_encoder(filters=filters)
-    trainer = InpaintingGAN(
-        generator,
-        build_patch_discriminator(filters=filters),
-        g_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-        d_optimizer=keras.optimizers.Adam(lr, beta_1=0.5),
-        adv_weight=adv_weight,
-        rec_loss=rec_loss,
-        texture_weight=texture_weight,
-    )
+    optimizers = {
+        "g_optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
+        "d_optimizer": keras.optimizers.Adam(lr, beta_1=0.5),
+        "adv_weight": adv_weight,
+        "rec_loss": rec_loss,
+        "texture_weight": texture_weight,
+    }
+    if critic == "lama":
+        trainer = FeatureMatchingGAN(
+            generator,
+            build_feature_critic(filters=filters),
+            fm_weight=fm_weight,
+            r1_gamma=r1_gamma,
+            **optimizers,
+        )
+    else:
+        trainer = InpaintingGAN(generator, build_patch_discriminator(filters=filters), **optimizers)
     trainer.compile()
     return trainer
 
@@ -367,7 +389,8 @@ DESCRIPTIONS = {
 
 def arch_of(generator) -> str:
     """``texture`` for a texture-transfer generator, else ``context``."""
-    return "texture" if any(layer.name == "transfer" for layer in generator.layers) else "context"
+    names = {layer.name for layer in generator.layers}
+    return "texture" if names & {"transfer", "texture_head"} else "context"
 
 
 def train_inpainter(
@@ -392,6 +415,9 @@ def train_inpainter(
     arch: str = "context",
     base: str | None = None,
     texture_weight: float | None = None,
+    critic: str = "patch",
+    fm_weight: float = 100.0,
+    r1_gamma: float = 0.001,
 ) -> dict:
     """Train (or resume) an inpainter and export it to the zoo as ``name``: a context encoder,
     or (``arch="texture"``) a texture-transfer model around the zoo inpainter ``base``.
@@ -436,10 +462,19 @@ def train_inpainter(
                 trainer.texture_weight = texture_weight
         else:
             base_model = None
-            if arch == "texture":
+            if arch == "texture" or base:
                 base_model, _ = zoo_mod.load_model(base or "photo-inpainter", zoo, "inpainter")
             trainer = build_inpainting_trainer(
-                filters, lr or 2e-4, adv_weight, rec_loss, arch, base_model, texture_weight or 0.0
+                filters,
+                lr or 2e-4,
+                adv_weight,
+                rec_loss,
+                arch,
+                base_model,
+                texture_weight or 0.0,
+                critic,
+                fm_weight,
+                r1_gamma,
             )
         # A resumed run draws new crops rather than replaying the ones it started with.
         dataset = inpainting_dataset(
@@ -471,6 +506,15 @@ def train_inpainter(
                     "adv_weight": trainer.adv_weight,
                     "rec_loss": trainer.rec_loss,
                     "texture_weight": trainer.texture_weight,
+                    **(
+                        {
+                            "critic": "lama",
+                            "fm_weight": trainer.fm_weight,
+                            "r1_gamma": trainer.r1_gamma,
+                        }
+                        if hasattr(trainer, "fm_weight")
+                        else {"critic": "patch"}
+                    ),
                     "seconds": round(previous_seconds + time.time() - started, 1),
                 },
                 # Figures measured by the benchmark stay until it measures again.

@@ -9,8 +9,11 @@ from imgfix.models.texture import (
     BLOCK,
     Detail,
     TextureTransfer,
+    build_overlapped_inpainter,
     build_texture_inpainter,
     known_blur,
+    rebuild_texture_inpainter,
+    tent,
     texture_loss,
 )
 
@@ -35,7 +38,7 @@ def test_known_pixels_are_exact_and_only_the_attention_and_gate_train():
     assert out.shape == image.shape and np.isfinite(out).all()
     np.testing.assert_array_equal(out[mask[..., 0] == 0], image[mask[..., 0] == 0])
     assert 0 < len(model.trainable_weights) < len(model.weights)
-    base = model.get_layer(index=2)
+    base = model.get_layer("base")
     assert not base.trainable
 
 
@@ -120,3 +123,78 @@ def test_texture_model_exports_to_litert_with_dynamic_sizes(tmp_path):
         want = np.asarray(model([image, mask]))
         np.testing.assert_allclose(got, want, atol=2e-5)
         np.testing.assert_array_equal(got[mask[..., 0] == 0], image[mask[..., 0] == 0])
+
+
+def test_half_shifted_tents_sum_to_one_and_vanish_on_their_own_block_edges():
+    size = 3 * BLOCK
+    zero, half = np.asarray(tent(size, 0, BLOCK)), np.asarray(tent(size, BLOCK // 2, BLOCK))
+    np.testing.assert_allclose(zero + half, 1.0, atol=1e-6)
+    assert zero[::BLOCK].max() < 0.1 and half[BLOCK // 2 :: BLOCK].max() < 0.1  # own edges
+    assert zero[BLOCK // 2 :: BLOCK].min() > 0.9
+
+
+def test_overlapped_model_blends_four_grids_back_to_a_shared_fill_and_keeps_known_pixels(
+    tmp_path,
+):
+    model = _model()
+    image, mask = _batch(64)
+    hole = mask[..., 0] == 1
+    overlapped = build_overlapped_inpainter(model)
+    want = np.asarray(overlapped([image, mask]))
+    np.testing.assert_array_equal(want[~hole], image[~hole])
+    # With the gate shut every grid returns the base's fill, so the blend must give it back.
+    gate = model.get_layer("texture_head").get_layer("gate")
+    kernel, bias = gate.get_weights()
+    gate.set_weights([kernel * 0, bias * 0 - 1e4])
+    np.testing.assert_allclose(
+        np.asarray(overlapped([image, mask])), np.asarray(model([image, mask])), atol=1e-5
+    )
+    gate.set_weights([kernel, bias])
+    path = tmp_path / "overlapped.keras"
+    overlapped.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(again([image, mask])), want, atol=1e-6)
+
+
+def test_coherence_prefers_the_source_whose_neighbours_match_too():
+    # Hole block (1, 1) matches two sources equally on its own; only source (1, 3) has the
+    # right neighbours (its left neighbour matches the hole block's left neighbour).
+    h, w, d = 3, 5, 2
+    q = np.zeros((1, h, w, d), np.float32)
+    q[0, 1, 1] = (10, 0)
+    q[0, 1, 0] = (0, 10)
+    k = q.copy()
+    k[0, 1, 3] = (10, 0)  # the coherent source: its left neighbour (1, 2) is like (1, 0)
+    k[0, 1, 2] = (0, 10)
+    k[0, 2, 4] = (10, 0)  # an equally good source on its own, with nothing around it
+    detail = np.zeros((1, h * BLOCK, w * BLOCK, 1), np.float32)
+    detail[0, BLOCK : 2 * BLOCK, 3 * BLOCK : 4 * BLOCK] = 1.0  # the coherent source
+    detail[0, 2 * BLOCK :, 4 * BLOCK :] = -1.0
+    mask = np.zeros((1, h * BLOCK, w * BLOCK, 1), np.float32)
+    mask[:, BLOCK : 2 * BLOCK, BLOCK : 2 * BLOCK] = 1
+    pasted = {}
+    for c in (0.0, 0.9):
+        layer = TextureTransfer(reach=1e6, coherence=c)
+        out = np.asarray(layer([q, k, detail, mask]))
+        layer.sharing.assign(-30.0)  # no price for sharing here
+        out = np.asarray(layer([q, k, detail, mask]))
+        pasted[c] = float(out[0, BLOCK + 8, BLOCK + 8, 0])
+    assert abs(pasted[0.0]) < 0.2  # a tie: the two sources cancel
+    assert pasted[0.9] > 0.9
+
+
+def test_rebuilt_model_keeps_its_weights_and_exports_with_coherence(tmp_path):
+    from imgfix import export, runtime
+
+    model = _model()
+    image, mask = _batch(64)
+    want = np.asarray(model([image, mask]))
+    np.testing.assert_array_equal(np.asarray(rebuild_texture_inpainter(model)([image, mask])), want)
+    coherent = rebuild_texture_inpainter(model, coherence=0.5)
+    assert len(coherent.trainable_weights) == len(model.trainable_weights) + 1
+    got = np.asarray(coherent([image, mask]))
+    np.testing.assert_array_equal(got[mask[..., 0] == 0], image[mask[..., 0] == 0])
+    path = tmp_path / "c.tflite"
+    export.to_litert(coherent, path)
+    litert = runtime.LiteRTModel(path, num_threads=1, inputs=["image", "mask"])
+    np.testing.assert_allclose(litert(image=image, mask=mask), got, atol=2e-5)

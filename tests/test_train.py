@@ -117,3 +117,19 @@ def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos
     card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
     assert card["training"]["texture_weight"] == 7.0
     assert card["training"]["lr"] == pytest.approx(1e-5)
+
+
+def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, tmp_path):
+    tiny(photos, tmp_path, epochs=1)  # the base: a context encoder named "tiny"
+    lama = dict(base="tiny", critic="lama", adv_weight=10.0, rec_loss="lowpass", fm_weight=30.0)
+    first = tiny(photos, tmp_path, epochs=1, logdir=tmp_path / "lama", **lama)
+    assert first["steps"] == 3
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["description"].startswith("Context encoder")
+    training = card["training"]
+    assert (training["critic"], training["fm_weight"], training["rec_loss"]) == (
+        "lama", 30.0, "lowpass"
+    )
+    again = tiny(photos, tmp_path, epochs=2, logdir=tmp_path / "lama", resume=True)
+    assert again["steps"] == 6
+    assert json.loads((tmp_path / "zoo" / "tiny.json").read_text())["training"]["critic"] == "lama"

@@ -1,6 +1,7 @@
 """Keras model builders, one file per family. Importing this package registers the custom
 layers and models, which ``keras.saving.load_model`` needs to read a ``.keras`` file."""
 
+from imgfix.models.adversarial import FeatureMatchingGAN, build_feature_critic
 from imgfix.models.cgan import ConditionalGAN, build_discriminator, build_generator
 from imgfix.models.context_encoder import (
     InpaintingGAN,
@@ -13,9 +14,11 @@ from imgfix.models.vae import ConditionalVAE, build_encoder
 __all__ = [
     "ConditionalGAN",
     "ConditionalVAE",
+    "FeatureMatchingGAN",
     "InpaintingGAN",
     "build_discriminator",
     "build_encoder",
+    "build_feature_critic",
     "build_generator",
     "build_context_encoder",
     "build_contrastive",

@@ -13,7 +13,7 @@ import keras
 from keras import layers, ops
 
 from imgfix.models.layers import Composite, PushPullFill, Upsample
-from imgfix.models.texture import texture_loss
+from imgfix.models.texture import DETAIL_SIGMA, blur, texture_loss
 
 MULTIPLE = 16  # height and width must be multiples of this (three stride-2 stages, with slack)
 
@@ -76,7 +76,7 @@ def build_patch_discriminator(filters: int = 32, name: str = "discriminator") ->
     return keras.Model([image, mask], score, name=name)
 
 
-REC_LOSSES = ("l1", "l2", "psnr")
+REC_LOSSES = ("l1", "l2", "psnr", "lowpass")
 
 
 def hole_loss(truth, prediction, mask, kind: str):
@@ -86,7 +86,11 @@ def hole_loss(truth, prediction, mask, kind: str):
     ``psnr``: minus the mean per-image PSNR of the hole (in dB, capped at 50). Benchmarks
     average PSNR over images, and this loss does the same: an error that costs an easy, smooth
     image many dB weighs as much as a textured image's larger error that costs as many dB.
+    ``lowpass``: ``psnr`` of both images blurred at ``DETAIL_SIGMA``, so the hole's colour and
+    shading must follow the truth while its fine detail is left to an adversarial loss.
     """
+    if kind == "lowpass":
+        truth, prediction, kind = blur(truth, DETAIL_SIGMA), blur(prediction, DETAIL_SIGMA), "psnr"
     diff = truth - prediction
     per_pixel = ops.abs(diff) if kind == "l1" else ops.square(diff)
     per_pixel = ops.mean(per_pixel, axis=-1, keepdims=True) * mask

@@ -123,13 +123,19 @@ class TextureTransfer(layers.Layer):
     so nearby texture is preferred unless a far one matches better.
     A source that many hole blocks want costs more (a learned price on the log of its use), so
     hole blocks copy different sources rather than all the same one.
+    With ``coherence`` c > 0, the score mixes in, with a learned weight starting at c, the mean
+    score of the 3 x 3 neighbourhoods around the two blocks (block ``b + n`` against source
+    ``s + n``, DeepFill's patch matching): a source whose neighbours also match the hole
+    block's neighbours wins, so neighbouring hole blocks copy neighbouring sources, a whole
+    piece of texture rather than the same block over and over.
     Output: the pasted detail, (B, h*b, w*b, C).
     """
 
-    def __init__(self, block: int = BLOCK, reach: float = 4.0, **kwargs):
+    def __init__(self, block: int = BLOCK, reach: float = 4.0, coherence: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.block = block
         self.reach = reach
+        self.coherence = coherence
 
     def build(self, input_shape):
         # softplus(1) = 1.3 per reach^2 to start: each hole block looks near itself first, so
@@ -141,6 +147,20 @@ class TextureTransfer(layers.Layer):
         self.sharing = self.add_weight(
             name="sharing", shape=(), initializer=keras.initializers.Constant(1.0)
         )
+        # After the two above, so a model trained without coherence keeps its weight order.
+        if self.coherence:
+            c = min(max(self.coherence, 1e-3), 1 - 1e-3)
+            self.coherence_logit = self.add_weight(
+                name="coherence",
+                shape=(),
+                initializer=keras.initializers.Constant(np.log(c / (1 - c))),
+            )
+            # A fixed convolution that stacks each vector with its 8 neighbours (zero outside).
+            depth = input_shape[0][-1]
+            kernel = np.zeros((3, 3, depth, 9 * depth), np.float32)
+            for n in range(9):
+                kernel[n // 3, n % 3, np.arange(depth), n * depth + np.arange(depth)] = 1.0
+            self.neighbourhood = kernel
 
     def call(self, inputs):
         queries, keys, detail, mask = inputs
@@ -153,6 +173,13 @@ class TextureTransfer(layers.Layer):
         q = ops.reshape(queries, (batch, -1, depth))
         k = ops.reshape(keys, (batch, -1, depth))
         logits = ops.matmul(q, ops.transpose(k, (0, 2, 1))) / float(np.sqrt(depth))
+        if self.coherence:
+            stack = ops.convert_to_tensor(self.neighbourhood)
+            qn = ops.reshape(ops.conv(queries, stack, padding="same"), (batch, -1, 9 * depth))
+            kn = ops.reshape(ops.conv(keys, stack, padding="same"), (batch, -1, 9 * depth))
+            around = ops.matmul(qn, ops.transpose(kn, (0, 2, 1))) / float(9 * np.sqrt(depth))
+            c = ops.sigmoid(self.coherence_logit)
+            logits = (1.0 - c) * logits + c * around
         # Squared distances between block centres, in units of `reach` blocks.
         rows = ops.cast(ops.arange(height), "float32") / self.reach
         cols = ops.cast(ops.arange(width), "float32") / self.reach
@@ -180,7 +207,12 @@ class TextureTransfer(layers.Layer):
         return input_shape[2]
 
     def get_config(self):
-        return {**super().get_config(), "block": self.block, "reach": self.reach}
+        return {
+            **super().get_config(),
+            "block": self.block,
+            "reach": self.reach,
+            "coherence": self.coherence,
+        }
 
 
 def _conv(x, filters: int, name: str, *, strides: int = 1, kernel: int = 3):
@@ -188,23 +220,19 @@ def _conv(x, filters: int, name: str, *, strides: int = 1, kernel: int = 3):
     return layers.LeakyReLU(0.2, name=f"{name}_act")(x)
 
 
-def build_texture_inpainter(
-    base: keras.Model,
+def build_texture_head(
     filters: int = 32,
     key_dim: int = 32,
-    train_base: bool = False,
     block: int = BLOCK,
-    name: str = "generator",
+    coherence: float = 0.0,
+    name: str = "texture_head",
 ) -> keras.Model:
-    """The texture-transfer inpainter around ``base`` (an inpainter taking ``[image, mask]``,
-    such as ``build_context_encoder``; frozen unless ``train_base``). Inputs and output are
-    those of the base; sides must be multiples of the base's and of ``block``.
-    """
-    base.trainable = train_base
-    base.name = "base"  # the layer training's validation compares against
+    """``[image, mask, smooth_fill] -> smooth_fill + gated detail``: the part of the texture
+    inpainter that copies detail, everything but its base. Sides must be multiples of
+    ``block``."""
     image = keras.Input((None, None, 3), name="image")
     mask = keras.Input((None, None, 1), name="mask")
-    smooth_fill = base([image, mask])
+    smooth_fill = keras.Input((None, None, 3), name="smooth_fill")
     # Match blocks on the smooth picture, where the hole (smooth fill) and the known region
     # (real photo) look alike; the detail then comes from the real photo only.
     smooth = Blur(name="smooth")(smooth_fill)
@@ -221,14 +249,64 @@ def build_texture_inpainter(
     queries = layers.Conv2D(key_dim, 1, name="queries")(described)
     keys = layers.Conv2D(key_dim, 1, name="keys")(described)
     detail = Detail(name="detail")([image, mask])
-    pasted = TextureTransfer(block, name="transfer")([queries, keys, detail, mask])
+    pasted = TextureTransfer(block, coherence=coherence, name="transfer")(
+        [queries, keys, detail, mask]
+    )
     # How much detail to add, per block, upsampled smoothly to pixels.
     gate = layers.Conv2D(1, 1, activation="sigmoid", name="gate")(x)
     for i in range(levels):
         gate = Upsample(name=f"gate_up{i}")(gate)
     textured = layers.Add(name="textured")([smooth_fill, layers.Multiply()([gate, pasted])])
-    output = Composite(name="composite")([image, textured, mask])
+    return keras.Model([image, mask, smooth_fill], textured, name=name)
+
+
+def build_texture_inpainter(
+    base: keras.Model,
+    filters: int = 32,
+    key_dim: int = 32,
+    train_base: bool = False,
+    block: int = BLOCK,
+    coherence: float = 0.0,
+    name: str = "generator",
+) -> keras.Model:
+    """The texture-transfer inpainter: ``base`` (an inpainter taking ``[image, mask]``, such
+    as ``build_context_encoder``; frozen unless ``train_base``) then ``build_texture_head``
+    (``coherence``: see ``TextureTransfer``).
+    Inputs and output are those of the base; sides must be multiples of the base's and of
+    ``block``.
+    """
+    base.trainable = train_base
+    base.name = "base"  # the layer training's validation compares against
+    image = keras.Input((None, None, 3), name="image")
+    mask = keras.Input((None, None, 1), name="mask")
+    smooth_fill = base([image, mask])
+    head = build_texture_head(filters, key_dim, block, coherence)
+    output = Composite(name="composite")([image, head([image, mask, smooth_fill]), mask])
     return keras.Model([image, mask], output, name=name)
+
+
+def rebuild_texture_inpainter(model: keras.Model, coherence: float | None = None) -> keras.Model:
+    """``model``, a texture inpainter, rebuilt by ``build_texture_inpainter`` with the same
+    weights: one saved before the head was a sub-model (all its layers in one graph) gets its
+    head nested; ``coherence`` turns neighbourhood matching on (its weight starts at that
+    value, everything else is kept)."""
+    nested = any(layer.name == "texture_head" for layer in model.layers)
+    old = model.get_layer("texture_head") if nested else model
+    if nested and coherence is None:
+        return model
+    transfer = old.get_layer("transfer")
+    new = build_texture_inpainter(
+        model.get_layer("base"),
+        filters=old.get_layer("match0").filters * 2,
+        key_dim=old.get_layer("queries").filters,
+        block=transfer.block,
+        coherence=transfer.coherence if coherence is None else coherence,
+    )
+    for layer in new.get_layer("texture_head").layers:
+        if layer.weights:
+            kept = old.get_layer(layer.name).get_weights()
+            layer.set_weights(kept + layer.get_weights()[len(kept) :])
+    return new
 
 
 def detail_amplitude(x, sigma: float = DETAIL_SIGMA, window: float = 4.0):
@@ -249,3 +327,83 @@ def texture_loss(truth, prediction, mask):
     miss = ops.sum(ops.abs(fill_amp - truth_amp) * mask, axis=(1, 2, 3))
     scale = ops.maximum(ops.sum(truth_amp * mask, axis=(1, 2, 3)), 1e-2 * area)
     return ops.mean(miss / scale)
+
+
+@keras.saving.register_keras_serializable(package="imgfix")
+class ShiftPad(layers.Layer):
+    """Pads by reflection, ``before`` pixels above and left and ``total - before`` below and
+    right. A mask is padded the same way, so a hole at the border stays a hole in the padding
+    rather than letting its unknown pixels pass for known ones."""
+
+    def __init__(self, before: tuple[int, int], total: int, **kwargs):
+        super().__init__(**kwargs)
+        self.before, self.total = tuple(before), total
+
+    def call(self, x):
+        (dy, dx), t = self.before, self.total
+        return ops.pad(x, ((0, 0), (dy, t - dy), (dx, t - dx), (0, 0)), mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return (b, None if h is None else h + self.total, None if w is None else w + self.total, c)
+
+    def get_config(self):
+        return {**super().get_config(), "before": self.before, "total": self.total}
+
+
+def tent(size, offset: int, block: int):
+    """Weights along one axis of ``size`` pixels, peaking at the centres of blocks that start at
+    ``-offset``, zero at their edges; the tents of offsets 0 and ``block / 2`` sum to 1."""
+    u = ops.mod(ops.cast(ops.arange(size), "float32") + offset, block) + 0.5
+    return 1.0 - ops.abs(u - block / 2) / (block / 2)
+
+
+@keras.saving.register_keras_serializable(package="imgfix")
+class GridBlend(layers.Layer):
+    """Blends four fills made on block grids shifted by ``(0 | block/2, 0 | block/2)`` pixels,
+    each weighted by a tent that vanishes on its own block edges: a seam of one grid falls
+    where another grid's block is whole, so no block lattice is left."""
+
+    def __init__(self, block: int = BLOCK, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, fills):
+        shape = ops.shape(fills[0])
+        half, total = self.block // 2, 0.0
+        for i, fill in enumerate(fills):
+            dy, dx = (i // 2) * half, (i % 2) * half
+            rows = tent(shape[1], dy, self.block)[None, :, None, None]
+            cols = tent(shape[2], dx, self.block)[None, None, :, None]
+            total = total + fill * rows * cols
+        return total
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+
+def build_overlapped_inpainter(model: keras.Model, name: str = "generator") -> keras.Model:
+    """A texture inpainter (``build_texture_inpainter``) whose head runs on four block grids
+    shifted by half a block, blended by ``GridBlend``: the same weights, no retraining, the
+    base run once. Sides must still be multiples of the block."""
+    model = rebuild_texture_inpainter(model)
+    base, head = model.get_layer("base"), model.get_layer("texture_head")
+    block = head.get_layer("transfer").block
+    image = keras.Input((None, None, 3), name="image")
+    mask = keras.Input((None, None, 1), name="mask")
+    smooth_fill = base([image, mask])
+    fills = []
+    for i in range(4):
+        before = ((i // 2) * block // 2, (i % 2) * block // 2)
+        crop = ((before[0], block - before[0]), (before[1], block - before[1]))
+        shifted = [
+            ShiftPad(before, block, name=f"pad_{kind}{i}")(x)
+            for kind, x in (("image", image), ("mask", mask), ("fill", smooth_fill))
+        ]
+        fills.append(layers.Cropping2D(crop, name=f"crop{i}")(head(shifted)))
+    blended = GridBlend(block, name="grid_blend")(fills)
+    output = Composite(name="composite")([image, blended, mask])
+    return keras.Model([image, mask], output, name=name)
