@@ -95,6 +95,11 @@ class InpainterCritic(str, Enum):
     lama = "lama"
 
 
+class TextureTransfer(str, Enum):
+    blocks = "blocks"
+    offsets = "offsets"
+
+
 class InpainterArch(str, Enum):
     context = "context"
     texture = "texture"
@@ -590,8 +595,8 @@ def train_inpainter(
     base: str | None = typer.Option(
         None,
         "--base",
-        help="Zoo inpainter a texture model builds on (default photo-inpainter), or that a "
-        "context model starts from.",
+        help="Zoo inpainter a texture model builds on (default photo-inpainter; a texture "
+        "model's head is kept), or that a context model starts from.",
     ),
     texture_weight: float | None = typer.Option(
         None,
@@ -612,6 +617,12 @@ def train_inpainter(
     r1_gamma: float = typer.Option(
         0.001, "--r1", min=0.0, help="R1 penalty on the critic at real images (--critic lama)."
     ),
+    transfer: TextureTransfer = typer.Option(
+        TextureTransfer.blocks,
+        "--transfer",
+        help="How a texture model copies detail: blocks (attention over source blocks) or "
+        "offsets (a displacement per block, shared by its neighbours, as shift-map).",
+    ),
 ) -> None:
     """Train an inpainting model on a folder of photos."""
     g = _g(ctx)
@@ -629,6 +640,8 @@ def train_inpainter(
         if value is not None
     }
     model_options["arch"] = arch.value
+    if arch is InpainterArch.texture:
+        model_options["transfer"] = transfer.value
     if critic is InpainterCritic.lama:
         model_options.update(critic=critic.value, fm_weight=fm_weight, r1_gamma=r1_gamma)
         model_options.setdefault("adv_weight", 10.0)

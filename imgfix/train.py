@@ -328,6 +328,7 @@ def build_inpainting_trainer(
     critic: str = "patch",
     fm_weight: float = 100.0,
     r1_gamma: float = 0.001,
+    transfer: str = "blocks",
 ):
     """The compiled training model a new ``train_inpainter`` run starts from (the benchmark
     times this same model). ``arch`` ``texture`` wraps ``base``, a trained context encoder,
@@ -343,7 +344,7 @@ def build_inpainting_trainer(
         build_context_encoder,
         build_patch_discriminator,
     )
-    from imgfix.models.texture import build_texture_inpainter
+    from imgfix.models.texture import build_texture_inpainter, rebuild_texture_inpainter
 
     if arch not in ARCHITECTURES:
         raise InputError(f"--arch {arch}: must be one of {', '.join(ARCHITECTURES)}")
@@ -352,7 +353,10 @@ def build_inpainting_trainer(
     if arch == "texture":
         if base is None:
             raise InputError("--arch texture needs a trained base inpainter (--base)")
-        generator = build_texture_inpainter(base, filters=filters)
+        if arch_of(base) == "texture":  # go on from a texture model, its base frozen
+            generator = rebuild_texture_inpainter(base, transfer=transfer)
+        else:
+            generator = build_texture_inpainter(base, filters=filters, transfer=transfer)
     elif base is not None:
         if arch_of(base) != "context":
             raise InputError("--arch context --base: the base must be a context encoder")
@@ -393,6 +397,15 @@ def arch_of(generator) -> str:
     return "texture" if names & {"transfer", "texture_head"} else "context"
 
 
+def transfer_of(generator) -> str:
+    """How a texture generator copies detail: ``offsets`` (``OffsetTransfer``) or ``blocks``."""
+    from imgfix.models.texture import OffsetTransfer
+
+    names = {layer.name: layer for layer in generator.layers}
+    head = names.get("texture_head", generator)
+    return "offsets" if isinstance(head.get_layer("transfer"), OffsetTransfer) else "blocks"
+
+
 def train_inpainter(
     data: Path,
     name: str,
@@ -418,6 +431,7 @@ def train_inpainter(
     critic: str = "patch",
     fm_weight: float = 100.0,
     r1_gamma: float = 0.001,
+    transfer: str = "blocks",
 ) -> dict:
     """Train (or resume) an inpainter and export it to the zoo as ``name``: a context encoder,
     or (``arch="texture"``) a texture-transfer model around the zoo inpainter ``base``.
@@ -475,6 +489,7 @@ def train_inpainter(
                 critic,
                 fm_weight,
                 r1_gamma,
+                transfer,
             )
         # A resumed run draws new crops rather than replaying the ones it started with.
         dataset = inpainting_dataset(
@@ -514,6 +529,11 @@ def train_inpainter(
                         }
                         if hasattr(trainer, "fm_weight")
                         else {"critic": "patch"}
+                    ),
+                    **(
+                        {"transfer": transfer_of(trainer.generator)}
+                        if arch_of(trainer.generator) == "texture"
+                        else {}
                     ),
                     "seconds": round(previous_seconds + time.time() - started, 1),
                 },

@@ -8,6 +8,7 @@ from imgfix.models import InpaintingGAN, build_context_encoder, build_patch_disc
 from imgfix.models.texture import (
     BLOCK,
     Detail,
+    OffsetTransfer,
     TextureTransfer,
     build_overlapped_inpainter,
     build_texture_inpainter,
@@ -198,3 +199,51 @@ def test_rebuilt_model_keeps_its_weights_and_exports_with_coherence(tmp_path):
     export.to_litert(coherent, path)
     litert = runtime.LiteRTModel(path, num_threads=1, inputs=["image", "mask"])
     np.testing.assert_allclose(litert(image=image, mask=mask), got, atol=2e-5)
+
+
+def test_offset_transfer_copies_one_contiguous_piece_from_the_best_displacement():
+    # Every block's key says "row r, column c"; every hole query asks for the block three
+    # columns to its right. With a sharp choice the middle of the hole, whose neighbours all
+    # choose the same, must receive that displaced detail pixel for pixel: one piece, as
+    # shift-map copies, not a blend.
+    h, w = 5, 8
+    rows, cols = np.meshgrid(np.arange(h) * np.pi / 8, np.arange(w) * np.pi / 8, indexing="ij")
+    wanted = cols + 3 * np.pi / 8
+    keys = np.stack([np.cos(rows), np.sin(rows), np.cos(cols), np.sin(cols)], -1)[None]
+    queries = np.stack([np.cos(rows), np.sin(rows), np.cos(wanted), np.sin(wanted)], -1)[None]
+    rng = np.random.default_rng(0)
+    detail = rng.normal(size=(1, h * BLOCK, w * BLOCK, 3)).astype(np.float32)
+    mask = np.zeros((1, h * BLOCK, w * BLOCK, 1), np.float32)
+    mask[:, BLOCK : 4 * BLOCK, BLOCK : 4 * BLOCK] = 1  # 3 x 3 hole blocks
+    detail *= 1 - mask
+    layer = OffsetTransfer(reach=1e6, coherence=0)
+    layer.build(None)
+    layer.sharpness.assign(np.log(1000.0))
+    inputs = [queries.astype(np.float32), keys.astype(np.float32), detail, mask]
+    pasted = np.asarray(layer(inputs))[0]
+    middle = pasted[2 * BLOCK : 3 * BLOCK, 2 * BLOCK : 3 * BLOCK]
+    np.testing.assert_allclose(
+        middle, detail[0, 2 * BLOCK : 3 * BLOCK, 5 * BLOCK : 6 * BLOCK], atol=1e-3
+    )
+
+
+def test_offset_model_starts_from_a_block_model_and_exports(tmp_path):
+    from imgfix import export, runtime
+
+    model = _model()
+    offsets = rebuild_texture_inpainter(model, transfer="offsets")
+    head = offsets.get_layer("texture_head")
+    assert isinstance(head.get_layer("transfer"), OffsetTransfer)
+    np.testing.assert_array_equal(
+        head.get_layer("queries").get_weights()[0],
+        model.get_layer("texture_head").get_layer("queries").get_weights()[0],
+    )
+    path = tmp_path / "o.tflite"
+    export.to_litert(offsets, path)
+    litert = runtime.LiteRTModel(path, num_threads=1, inputs=["image", "mask"])
+    for size in (64, 96):
+        image, mask = _batch(size, seed=size)
+        want = np.asarray(offsets([image, mask]))
+        got = litert(image=image, mask=mask)
+        np.testing.assert_allclose(got, want, atol=1e-4)  # 168 displacements summed
+        np.testing.assert_array_equal(got[mask[..., 0] == 0], image[mask[..., 0] == 0])

@@ -109,6 +109,7 @@ def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos
     card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
     assert card["description"].startswith("Texture transfer")
     assert card["training"]["texture_weight"] == 3.0
+    assert card["training"]["transfer"] == "blocks"
     assert "val_base_psnr" in card["metrics"]["validation"]
 
     texture.update(texture_weight=7.0, resume=True)
@@ -117,6 +118,13 @@ def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos
     card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
     assert card["training"]["texture_weight"] == 7.0
     assert card["training"]["lr"] == pytest.approx(1e-5)
+
+    # A texture model as the base: its head is kept and copies by displacement from now on.
+    offsets = dict(arch="texture", base="tiny", transfer="offsets", logdir=tmp_path / "offsets")
+    third = tiny(photos, tmp_path, epochs=1, texture_weight=3.0, **offsets)
+    assert third["steps"] == 3
+    card = json.loads((tmp_path / "zoo" / "tiny.json").read_text())
+    assert card["training"]["transfer"] == "offsets"
 
 
 def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, tmp_path):
@@ -128,7 +136,9 @@ def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, tmp_p
     assert card["description"].startswith("Context encoder")
     training = card["training"]
     assert (training["critic"], training["fm_weight"], training["rec_loss"]) == (
-        "lama", 30.0, "lowpass"
+        "lama",
+        30.0,
+        "lowpass",
     )
     again = tiny(photos, tmp_path, epochs=2, logdir=tmp_path / "lama", resume=True)
     assert again["steps"] == 6

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from imgfix.models.layers import Composite, Upsample
+from imgfix.models.layers import Composite, Upsample, upsample2x
 
 # Texture is copied in BLOCK x BLOCK blocks; attention runs at 1 / BLOCK resolution. Its memory
 # grows as the fourth power of (crop side / BLOCK): 8 px blocks took 608 MB at 512 x 512 against
@@ -215,6 +215,122 @@ class TextureTransfer(layers.Layer):
         }
 
 
+OFFSET_STEPS = (-8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8)
+"""Offsets (in blocks) that ``OffsetTransfer`` copies from along each axis: every block within
+4, then every second one out to 8 (128 px at 16 px blocks)."""
+
+
+def _shifted(padded, pad: int, dy: int, dx: int):
+    """``x`` (B, H, W, C) moved by ``(dy, dx)`` pixels, ``out[i, j] = x[i + dy, j + dx]``, zero
+    outside, cut from ``padded`` (``x`` zero-padded by ``pad`` on each side). The cut has static
+    bounds at both ends, so LiteRT knows every output's shape before it runs and plans one
+    arena for all the moved copies: cutting to a run-time size instead made each of them a
+    dynamic tensor of its own, 950 MB at 512 x 512."""
+
+    def cut(axis_shift: int):
+        end = pad - axis_shift
+        return slice(pad + axis_shift, -end if end else None)
+
+    return padded[:, cut(dy), cut(dx), :]
+
+
+@keras.saving.register_keras_serializable(package="imgfix")
+class OffsetTransfer(layers.Layer):
+    """Copies detail by *offset*, as shift-map does, rather than by source block: each hole
+    block scores a fixed set of displacements (``steps`` blocks along each axis) by the match
+    of its query with the key of the block that far away, minus the learned distance penalty of
+    ``TextureTransfer``; a displacement is allowed only onto a fully known block. The scores are
+    averaged over each block's ``(2 coherence + 1)^2`` neighbourhood before the softmax, so
+    neighbouring hole blocks take the same displacement and together copy one contiguous piece
+    of texture: no block lattice and no one source repeated. The weights are upsampled
+    bilinearly to 4 px cells, so a change of displacement blends rather than cuts.
+
+    Inputs and output as ``TextureTransfer``; its weights (``distance``) carry over.
+    """
+
+    def __init__(
+        self,
+        block: int = BLOCK,
+        reach: float = 4.0,
+        steps: tuple[int, ...] = OFFSET_STEPS,
+        coherence: int = 1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.block, self.reach, self.coherence = block, reach, coherence
+        self.steps = tuple(steps)
+        self.offsets = [(dy, dx) for dy in self.steps for dx in self.steps if dy or dx]
+
+    def build(self, input_shape):
+        self.distance = self.add_weight(
+            name="distance", shape=(), initializer=keras.initializers.Constant(1.0)
+        )
+        # The scores are multiplied by exp(sharpness): a soft choice blends displacements and
+        # averages their texture away; a sharp one copies one of them.
+        self.sharpness = self.add_weight(
+            name="sharpness", shape=(), initializer=keras.initializers.Constant(0.0)
+        )
+
+    def call(self, inputs):
+        queries, keys, detail, mask = inputs
+        b, far = self.block, max(abs(s) for s in self.steps)
+        depth = queries.shape[-1]
+        source = 1.0 - ops.max_pool(mask, b, strides=b, padding="valid")
+        grid = ((0, 0), (far, far), (far, far), (0, 0))
+        keys_padded, source_padded = ops.pad(keys, grid), ops.pad(source, grid)
+        price = ops.softplus(self.distance) / self.reach**2
+        scores = []
+        for dy, dx in self.offsets:
+            k = _shifted(keys_padded, far, dy, dx)
+            valid = _shifted(source_padded, far, dy, dx)
+            score = ops.sum(queries * k, axis=-1, keepdims=True) / float(np.sqrt(depth))
+            scores.append(score - price * float(dy * dy + dx * dx) + (valid - 1.0) * 1e4)
+        scores = ops.concatenate(scores, axis=-1)
+        if self.coherence:
+            side = 2 * self.coherence + 1
+            scores = ops.average_pool(scores, side, strides=1, padding="same")
+        weights = ops.softmax(scores * ops.exp(self.sharpness), axis=-1)
+        cell = 4
+        for _ in range(int(np.log2(b // cell))):
+            weights = upsample2x(weights)
+        values = ops.space_to_depth(detail, cell)
+        reach = far * (b // cell)
+        values_padded = ops.pad(values, ((0, 0), (reach, reach), (reach, reach), (0, 0)))
+        # One displacement at a time in a loop, so only one moved copy of the detail exists at
+        # once: unrolled, LiteRT kept all 168 alive (1.45 GB at 512 x 512).
+        table = ops.convert_to_tensor(
+            np.array(
+                [(reach + dy * b // cell, reach + dx * b // cell) for dy, dx in self.offsets],
+                "int32",
+            )
+        )
+        size = ops.shape(values)
+        channels = values.shape[-1]
+
+        def add(i, pasted):
+            start = table[i]
+            moved = ops.slice(
+                values_padded, (0, start[0], start[1], 0), (size[0], size[1], size[2], channels)
+            )
+            weight = ops.expand_dims(ops.take(weights, i, axis=-1), -1)
+            return pasted + weight * moved
+
+        pasted = ops.fori_loop(0, len(self.offsets), add, ops.zeros_like(values))
+        return ops.depth_to_space(pasted, cell)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[2]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "block": self.block,
+            "reach": self.reach,
+            "steps": list(self.steps),
+            "coherence": self.coherence,
+        }
+
+
 def _conv(x, filters: int, name: str, *, strides: int = 1, kernel: int = 3):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name)(x)
     return layers.LeakyReLU(0.2, name=f"{name}_act")(x)
@@ -225,6 +341,7 @@ def build_texture_head(
     key_dim: int = 32,
     block: int = BLOCK,
     coherence: float = 0.0,
+    transfer: str = "blocks",
     name: str = "texture_head",
 ) -> keras.Model:
     """``[image, mask, smooth_fill] -> smooth_fill + gated detail``: the part of the texture
@@ -249,9 +366,11 @@ def build_texture_head(
     queries = layers.Conv2D(key_dim, 1, name="queries")(described)
     keys = layers.Conv2D(key_dim, 1, name="keys")(described)
     detail = Detail(name="detail")([image, mask])
-    pasted = TextureTransfer(block, coherence=coherence, name="transfer")(
-        [queries, keys, detail, mask]
-    )
+    if transfer == "offsets":
+        layer = OffsetTransfer(block, name="transfer")
+    else:
+        layer = TextureTransfer(block, coherence=coherence, name="transfer")
+    pasted = layer([queries, keys, detail, mask])
     # How much detail to add, per block, upsampled smoothly to pixels.
     gate = layers.Conv2D(1, 1, activation="sigmoid", name="gate")(x)
     for i in range(levels):
@@ -267,6 +386,7 @@ def build_texture_inpainter(
     train_base: bool = False,
     block: int = BLOCK,
     coherence: float = 0.0,
+    transfer: str = "blocks",
     name: str = "generator",
 ) -> keras.Model:
     """The texture-transfer inpainter: ``base`` (an inpainter taking ``[image, mask]``, such
@@ -280,32 +400,37 @@ def build_texture_inpainter(
     image = keras.Input((None, None, 3), name="image")
     mask = keras.Input((None, None, 1), name="mask")
     smooth_fill = base([image, mask])
-    head = build_texture_head(filters, key_dim, block, coherence)
+    head = build_texture_head(filters, key_dim, block, coherence, transfer)
     output = Composite(name="composite")([image, head([image, mask, smooth_fill]), mask])
     return keras.Model([image, mask], output, name=name)
 
 
-def rebuild_texture_inpainter(model: keras.Model, coherence: float | None = None) -> keras.Model:
+def rebuild_texture_inpainter(
+    model: keras.Model, coherence: float | None = None, transfer: str | None = None
+) -> keras.Model:
     """``model``, a texture inpainter, rebuilt by ``build_texture_inpainter`` with the same
     weights: one saved before the head was a sub-model (all its layers in one graph) gets its
     head nested; ``coherence`` turns neighbourhood matching on (its weight starts at that
-    value, everything else is kept)."""
+    value); ``transfer="offsets"`` copies by displacement (``OffsetTransfer``). Every weight
+    whose layer and name the new model shares is kept."""
     nested = any(layer.name == "texture_head" for layer in model.layers)
     old = model.get_layer("texture_head") if nested else model
-    if nested and coherence is None:
+    if nested and coherence is None and transfer is None:
         return model
-    transfer = old.get_layer("transfer")
+    was = old.get_layer("transfer")
     new = build_texture_inpainter(
         model.get_layer("base"),
         filters=old.get_layer("match0").filters * 2,
         key_dim=old.get_layer("queries").filters,
-        block=transfer.block,
-        coherence=transfer.coherence if coherence is None else coherence,
+        block=was.block,
+        coherence=getattr(was, "coherence", 0.0) if coherence is None else coherence,
+        transfer=transfer or ("offsets" if isinstance(was, OffsetTransfer) else "blocks"),
     )
     for layer in new.get_layer("texture_head").layers:
-        if layer.weights:
-            kept = old.get_layer(layer.name).get_weights()
-            layer.set_weights(kept + layer.get_weights()[len(kept) :])
+        kept = {w.name: w for w in old.get_layer(layer.name).weights} if layer.weights else {}
+        for weight in layer.weights:
+            if weight.name in kept:
+                weight.assign(kept[weight.name])
     return new
 
 
