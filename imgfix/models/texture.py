@@ -254,10 +254,12 @@ class OffsetTransfer(layers.Layer):
         reach: float = 4.0,
         steps: tuple[int, ...] = OFFSET_STEPS,
         coherence: int = 1,
+        sharpness: float = 4.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.block, self.reach, self.coherence = block, reach, coherence
+        self.initial_sharpness = sharpness
         self.steps = tuple(steps)
         self.offsets = [(dy, dx) for dy in self.steps for dx in self.steps if dy or dx]
 
@@ -266,9 +268,13 @@ class OffsetTransfer(layers.Layer):
             name="distance", shape=(), initializer=keras.initializers.Constant(1.0)
         )
         # The scores are multiplied by exp(sharpness): a soft choice blends displacements and
-        # averages their texture away; a sharp one copies one of them.
+        # averages their texture away; a sharp one copies one of them. Started at x4: from x1,
+        # a run from the block model's weights gained only x1.12 in 500 steps at lr 5e-4 while
+        # its gradient ratio fell from 0.31 to 0.23.
         self.sharpness = self.add_weight(
-            name="sharpness", shape=(), initializer=keras.initializers.Constant(0.0)
+            name="sharpness",
+            shape=(),
+            initializer=keras.initializers.Constant(float(np.log(self.initial_sharpness))),
         )
 
     def call(self, inputs):
@@ -328,6 +334,7 @@ class OffsetTransfer(layers.Layer):
             "reach": self.reach,
             "steps": list(self.steps),
             "coherence": self.coherence,
+            "sharpness": self.initial_sharpness,
         }
 
 
