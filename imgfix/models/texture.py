@@ -222,10 +222,9 @@ OFFSET_STEPS = (-8, -6, -4, -3, -2, -1, 0, 1, 2, 3, 4, 6, 8)
 
 def _shifted(padded, pad: int, dy: int, dx: int):
     """``x`` (B, H, W, C) moved by ``(dy, dx)`` pixels, ``out[i, j] = x[i + dy, j + dx]``, zero
-    outside, cut from ``padded`` (``x`` zero-padded by ``pad`` on each side). The cut has static
-    bounds at both ends, so LiteRT knows every output's shape before it runs and plans one
-    arena for all the moved copies: cutting to a run-time size instead made each of them a
-    dynamic tensor of its own, 950 MB at 512 x 512."""
+    outside, cut from ``padded`` (``x`` zero-padded by ``pad`` on each side) with static bounds
+    at both ends. Used for the small block-grid maps; the full-size detail is moved inside a
+    loop instead (see ``OffsetTransfer.call``)."""
 
     def cut(axis_shift: int):
         end = pad - axis_shift
