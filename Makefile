@@ -90,21 +90,24 @@ emoji: install
 	done
 	$(BIN)/imgfix data emoji --out $(DATA)/emoji
 
-# The shipped text-to-image models, as their cards record. The VAE and the GAN were stopped by
-# SIGTERM before their last step to fit the session (the cards give the step); ARGS=--resume
-# continues a stopped run. The GAN starts from the VAE's checkpoint.
+# The shipped text-to-image models, as their cards record. Both generators are conditioned on
+# the concept (--condition concept): the prompt reaches a concept by its captions or the prompt
+# encoder. The GAN starts from the VAE's checkpoint; ARGS=--resume continues a stopped run.
+# `python -m bench.generation_curve --zoo models_zoo --model NAME --log runs/NAME/eval.jsonl`
+# alongside logs the evaluator's figures at every checkpoint.
 train-text: install
 	$(BIN)/imgfix --seed 0 train text --data $(DATA)/emoji --name prompt-encoder --kind ngram \
 		--steps 1200 --batch-size 256 --checkpoint-minutes 5 $(ARGS)
 
 train-vae: install
-	$(BIN)/imgfix --seed 0 train vae --data $(DATA)/emoji --name emoji-vae --steps 3000 \
-		--batch-size 64 --z-dim 16 --kl-weight 10 --kl-warmup 300 --checkpoint-minutes 5 $(ARGS)
+	$(BIN)/imgfix --seed 0 train vae --data $(DATA)/emoji --name emoji-vae --condition concept \
+		--steps 8000 --batch-size 64 --z-dim 16 --kl-weight 10 --kl-warmup 300 \
+		--checkpoint-minutes 3 $(ARGS)
 
 train-cgan: install
-	$(BIN)/imgfix --seed 0 train cgan --data $(DATA)/emoji --name emoji-cgan \
-		--init runs/emoji-vae/checkpoint.keras --steps 3000 --batch-size 32 --kl-weight 0.05 \
-		--checkpoint-minutes 5 $(ARGS)
+	$(BIN)/imgfix --seed 0 train cgan --data $(DATA)/emoji --name emoji-cgan --condition concept \
+		--init runs/emoji-vae/checkpoint.keras --steps 4000 --batch-size 32 --kl-weight 0.05 \
+		--checkpoint-minutes 3 $(ARGS)
 
 # The shipped photo-inpainter, exactly as its card records. `make train-inpainter ARGS=--resume`
 # continues an interrupted run from runs/photo-inpainter/checkpoint.keras.

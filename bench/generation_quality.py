@@ -341,6 +341,32 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_from_stats(*gaussian_stats(a), *gaussian_stats(b))
 
 
+def nearest_psnr(images: np.ndarray, bank: np.ndarray, exclude_self: bool = False) -> np.ndarray:
+    """PSNR (dB) of each ``uint8`` image to its nearest image of ``bank`` (same size): how close
+    a generated image is to a copy of a real one. With ``exclude_self``, ``images`` is ``bank``
+    and an image's match with itself is skipped (the reference: how close real images are to
+    each other, mostly the other font's drawing of the same concept)."""
+    a = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    b = bank.reshape(len(bank), -1).astype(np.float32) / 255.0
+    b_norms = (b * b).sum(axis=1)
+    mse = []
+    for start in range(0, len(a), 256):
+        x = a[start : start + 256]
+        d = (x * x).sum(axis=1)[:, None] + b_norms[None, :] - 2.0 * (x @ b.T)
+        if exclude_self:
+            d[np.arange(len(x)), np.arange(start, start + len(x))] = np.inf
+        mse.append(np.maximum(d.min(axis=1) / a.shape[1], 1e-10))
+    return 10.0 * np.log10(1.0 / np.concatenate(mse))
+
+
+def copy_figures(psnr: np.ndarray) -> dict:
+    """The median PSNR to the nearest real image, and the share above 30 dB (a near copy)."""
+    return {
+        "nearest_real_psnr_median": round(float(np.median(psnr)), 2),
+        "near_copies_above_30db": round(float(np.mean(psnr > 30.0)), 4),
+    }
+
+
 # ---------------------------------------------------------------------------- images
 
 
@@ -481,37 +507,76 @@ def evaluate_generator(
     return result
 
 
+PROBES = ("cat", "猫", "Katze", "a dog", "Hund", "voiture", "pizza", "Herz", "árbol", "rocket")
+"""Multilingual and paraphrased prompts the generation issue names, plus a few more."""
+
+
+def probe_prompts(generator, evaluator: Evaluator, temperature: float, seeds: int = 6) -> dict:
+    """For each of ``PROBES``: the concept the generator maps it to, and in how many of
+    ``seeds`` noise draws (``imgfix generate -n 6 --seed 0``) the evaluator names that concept
+    first. The ``cat`` rows are the issue's "a cat face in at least 5 of 6 seeds"."""
+    from imgfix.pipelines.generate import GenerateOptions
+
+    out = {}
+    options = GenerateOptions(n=seeds, seed=0, temperature=temperature)
+    for prompt in PROBES:
+        result = generator.sample(prompt, options)
+        concept = result.match.nearest[0][0] if result.match else prompt
+        _, logits = evaluator(result.images)
+        named = [evaluator.concepts[i] for i in logits.argmax(axis=1)]
+        out[prompt] = {"concept": concept, "named": sum(n == concept for n in named), "of": seeds}
+    return out
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%" if x >= 0.01 or x == 0 else f"{100 * x:.2f}%"
 
 
 def markdown(models: dict[str, dict], ceiling: dict, num_concepts: int, samples: int) -> str:
+    """The table of ``make bench-generate``; the last column is how close the images are to a
+    copy of a real one (``nearest_psnr``: median PSNR to the nearest corpus image)."""
+
+    def near(r: dict) -> str:
+        value = r.get("nearest_real_psnr_median")
+        return "" if value is None else f"{value:.1f} dB"
+
     lines = [
-        f"| source | prompt top-1 | prompt top-5 | shuffled top-1 | FD to real (n={samples}) |",
-        "|---|---|---|---|---|",
+        f"| source | prompt top-1 | prompt top-5 | shuffled top-1 | FD to real (n={samples}) "
+        "| nearest real image |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in models.items():
         label = f"{name} (temperature {r['temperature']:g})" if "temperature" in r else name
         lines.append(
             f"| {label} | {_pct(r['top1'])} | {_pct(r['top5'])} | {_pct(r['shuffled_top1'])} "
-            f"| {r['fd']:.2f} |"
+            f"| {r['fd']:.2f} | {near(r)} |"
         )
     for font, r in ceiling["fonts"].items():
         lines.append(
             f"| ceiling: real {font} (evaluator's training images) | {_pct(r['top1'])} "
-            f"| {_pct(r['top5'])} | | |"
+            f"| {_pct(r['top5'])} | | | |"
         )
     if "fd_fonts" in ceiling:
         a, b = ceiling["fd_fonts"]["pair"]
         lines.append(
             f"| ceiling: real {a} vs real {b}, same concepts | | | | "
-            f"{ceiling['fd_fonts']['fd']:.2f} |"
+            f"{ceiling['fd_fonts']['fd']:.2f} | |"
         )
-    lines.append(f"| ceiling: two disjoint real samples | | | | {ceiling['fd_real_samples']:.2f} |")
+    lines.append(
+        f"| ceiling: two disjoint real samples | | | | {ceiling['fd_real_samples']:.2f} "
+        f"| {near(ceiling)} (each real image to the nearest other) |"
+    )
     lines.append(
         f"| chance ({num_concepts} concepts) | {_pct(1 / num_concepts)} "
-        f"| {_pct(5 / num_concepts)} | | |"
+        f"| {_pct(5 / num_concepts)} | | | |"
     )
+    probed = {name: r["probes"] for name, r in models.items() if r.get("probes")}
+    if probed:
+        lines += ["", "| model | prompt -> concept: the evaluator names it in n of 6 draws |"]
+        lines.append("|---|---|")
+        for name, probes in probed.items():
+            cells = [f"{p} -> {v['concept']} {v['named']}/{v['of']}" for p, v in probes.items()]
+            lines.append(f"| {name} | {'; '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -608,6 +673,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     reference = Reference(evaluator, args.data, args.samples, args.seed)
     ceiling = reference.ceiling()
+    ceiling.update(copy_figures(nearest_psnr(reference.images, reference.images, True)))
     ceiling["seconds"] = round(time.time() - started, 1)
 
     from imgfix.pipelines.generate import load_generator
@@ -628,6 +694,10 @@ def main(argv: list[str] | None = None) -> None:
             args.grids.mkdir(parents=True, exist_ok=True)
             _save_grid(examples, reference.concepts, args.k, args.grids / f"{name}.png")
         result["generator_sha256"] = generator.card.get("sha256")
+        real = reference.images
+        result.update(copy_figures(nearest_psnr(resize(examples, real.shape[1]), real)))
+        if generator.condition != "label":  # fixed labels take no free prompt
+            result["probes"] = probe_prompts(generator, evaluator, temperature)
         results[name] = result
         print(f"  {json.dumps(_round(result))}", file=log, flush=True)
 

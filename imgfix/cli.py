@@ -543,6 +543,12 @@ _LOGDIR = typer.Option(None, "--logdir", help="Run folder [runs/NAME].")
 _CHECKPOINT_MINUTES = typer.Option(
     5.0, "--checkpoint-minutes", min=0.0, help="Minutes between checkpoints."
 )
+_CHECKPOINTS = typer.Option(
+    10,
+    "--checkpoints",
+    min=1,
+    help="Checkpoints spread evenly over --steps (besides the timed ones).",
+)
 _TEXT_ENCODER = typer.Option("prompt-encoder", "--text-encoder", help="Zoo text encoder.")
 _GEN_SIZE = typer.Option(48, "--image-size", help="Image side: 24, 48 or 96 px.")
 _STEPS = typer.Option(4000, "--steps", min=1, help="Training steps.")
@@ -763,7 +769,7 @@ def _train_generator(family: str, ctx: typer.Context, **kwargs: Any) -> None:
         from imgfix.train import check_checkpoint
 
         check_checkpoint(Path(init))
-    if kwargs["condition"] == "text":
+    if kwargs["condition"] in ("text", "concept"):
         from imgfix import zoo
 
         zoo.read_card(kwargs["text_encoder"], g.zoo, kind="text-encoder")
@@ -786,6 +792,7 @@ def _train_generator(family: str, ctx: typer.Context, **kwargs: Any) -> None:
 class Condition(str, Enum):
     text = "text"
     label = "label"
+    concept = "concept"
 
 
 class DPooling(str, Enum):
@@ -798,7 +805,10 @@ class Augment(str, Enum):
     translation = "translation"
 
 
-_CONDITION_HELP = "text: prompts via the text encoder; label: one-hot folder/concept names."
+_CONDITION_HELP = (
+    "text: prompts via the text encoder; label: one-hot folder/concept names; concept: one-hot "
+    "concepts, prompts mapped to them by caption or by the text encoder."
+)
 
 
 @train_app.command("vae")
@@ -821,8 +831,9 @@ def train_vae(
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+    checkpoints: int = _CHECKPOINTS,
 ) -> None:
-    """Train a text- or label-conditioned VAE on a corpus."""
+    """Train a text-, label- or concept-conditioned VAE on a corpus."""
     options = dict(locals())
     _train_generator("vae", options.pop("ctx"), **options)
 
@@ -858,23 +869,24 @@ def train_cgan(
     filters: int = _FILTERS,
     z_dim: int = typer.Option(64, "--z-dim", min=1, help="Latent size (ignored with --init)."),
     d_pooling: DPooling = typer.Option(
-        DPooling.average,
+        DPooling.sum,
         "--d-pooling",
         help="The critic's global pooling before its heads; sum as in SNGAN and BigGAN.",
     ),
     r1_gamma: float = typer.Option(
-        0.0, "--r1", min=0.0, help="R1 penalty on the critic's gradient at real images (gamma)."
+        0.01, "--r1", min=0.0, help="R1 penalty on the critic's gradient at real images (gamma)."
     ),
     augment: Augment = typer.Option(
-        Augment.diffaugment,
+        Augment.translation,
         "--augment",
         help="What the critic sees: DiffAugment's translation and cutout, or translation only.",
     ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+    checkpoints: int = _CHECKPOINTS,
 ) -> None:
-    """Train a text- or label-conditioned GAN on a corpus."""
+    """Train a text-, label- or concept-conditioned GAN on a corpus."""
     options = dict(locals())
     options["d_pooling"], options["augment"] = d_pooling.value, augment.value
     _train_generator("cgan", options.pop("ctx"), **options)
@@ -985,6 +997,14 @@ def zoo_show(
         return
     folder = zoo.zoo_dir(g.zoo)
     concepts = card.pop("concepts", None)
+    # A concept generator's lookup tables are data, not settings: count them (--json has them).
+    if isinstance(card.get("concept_lookup"), dict):
+        from imgfix.data import concepts
+
+        table, bank = concepts.unpack(card["concept_lookup"])
+        card["concept_lookup"] = (
+            f"{len(table)} captions of {bank.shape[0]} concepts, {bank.shape[1]}-d centroids"
+        )
     _print_mapping({**card, "path": str(folder / f"{name}.keras"), "MB": _model_mb(folder, name)})
     if concepts:
         out.print(f"[bold]concepts[/bold] ({len(concepts)}): ", end="")

@@ -98,3 +98,41 @@ def to_litert(model: Any, path: str | os.PathLike, weights: str = "auto") -> str
     if not Path(path).is_file():
         raise ExportError("the converter wrote no file")
     return kind
+
+
+XNNPACK_BATCHES = (1, 6, 8, 16)
+
+
+def xnnpack_agrees(model: Any, path: str | os.PathLike, repeats: int = 3) -> bool | None:
+    """Whether LiteRT's default XNNPACK delegate runs the ``.tflite`` at ``path`` as Keras runs
+    ``model``: random inputs at a few batch sizes, each invoked ``repeats`` times on one
+    interpreter. None when an input has a run-time size besides the batch (an inpainter),
+    which this cannot sample.
+
+    Why: for the concept generators (float16 weights, a 1,652-wide condition), XNNPACK gave
+    the right image on an interpreter's first invoke and a wrong one (all white) on later
+    invokes at some batch sizes, while LiteRT without XNNPACK, or with float32 weights, did
+    not. A model that fails this runs without the delegate (``runtime.LiteRTModel``)."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from imgfix.runtime import quiet_native_stderr
+
+    shapes = [tuple(t.shape[1:]) for t in model.inputs]
+    if any(d is None for shape in shapes for d in shape):
+        return None
+    if any(not str(t.dtype).startswith("float") for t in model.inputs):
+        return None
+    rng = np.random.default_rng(0)
+    for batch in XNNPACK_BATCHES:
+        arrays = [rng.standard_normal((batch, *shape)).astype(np.float32) for shape in shapes]
+        reference = np.asarray(model(arrays if len(arrays) > 1 else arrays[0]))
+        interpreter = Interpreter(model_path=str(path), num_threads=2)
+        runner = interpreter.get_signature_runner()
+        named = dict(zip([t.name for t in model.inputs], arrays, strict=True))
+        for _ in range(repeats):
+            with quiet_native_stderr():  # the first invoke announces the XNNPACK delegate
+                out = np.asarray(next(iter(runner(**named).values())))
+            if np.abs(out - reference).max() > 1e-2 * (1.0 + np.abs(reference).max()):
+                return False
+    return True

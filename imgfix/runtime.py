@@ -176,11 +176,22 @@ class LiteRTModel:
     runtime = "litert"
 
     def __init__(
-        self, path: str | os.PathLike, num_threads: int, inputs: list[str] | None = None
+        self,
+        path: str | os.PathLike,
+        num_threads: int,
+        inputs: list[str] | None = None,
+        xnnpack: bool = True,
     ) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        self._make = lambda: Interpreter(model_path=str(path), num_threads=num_threads)
+        # Without XNNPACK for a model its export found it runs wrongly (export.xnnpack_agrees).
+        resolver = (
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        self.xnnpack = xnnpack
+        self._make = lambda: Interpreter(
+            model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
         self.interpreter = self._make()
         self.path = Path(path)
         runner = self.interpreter.get_signature_runner()
@@ -293,7 +304,10 @@ def load(
     if choice.runtime == "litert":
         path = model_zoo.runtime_file(name, zoo)
         if path is not None:
-            return LiteRTModel(path, threads(settings), card["runtime"].get("inputs")), card
+            xnnpack = card["runtime"].get("xnnpack", True) is not False
+            return LiteRTModel(
+                path, threads(settings), card["runtime"].get("inputs"), xnnpack
+            ), card
         why = (card.get("runtime") or {}).get("error") or "it has no .tflite file"
         if settings.runtime == "litert":
             raise ImgfixError(

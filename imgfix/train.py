@@ -10,6 +10,7 @@ A run lives in ``logdir`` (default ``runs/<name>``):
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from pathlib import Path
@@ -78,6 +79,8 @@ class Checkpointer:
         self.trainer, self.logdir, self.validate, self.export = trainer, logdir, validate, export
         self.path = logdir / "checkpoint.keras"
         self.last_time = time.monotonic()
+        self.saved_step: int | None = None
+        """The step of the last checkpoint this run wrote (None: the one it started from)."""
 
     def save(self, logs: dict) -> dict:
         from PIL import Image
@@ -85,6 +88,8 @@ class Checkpointer:
         from imgfix.io import atomic_path, atomic_write_text
 
         step = current_step(self.trainer)
+        if diverged(logs):
+            raise ImgfixError(f"training diverged before step {step}; the checkpoint was kept")
         with atomic_path(self.path) as tmp:
             self.trainer.save(tmp)
         figures, grid = self.validate()
@@ -103,7 +108,7 @@ class Checkpointer:
         previous = log.read_text() if log.exists() else ""
         atomic_write_text(log, previous + json.dumps(entry) + "\n")
         self.export(step, figures)
-        self.last_time = time.monotonic()
+        self.last_time, self.saved_step = time.monotonic(), step
         return entry
 
 
@@ -164,7 +169,7 @@ def _progress_callback(
             self.task = self.progress.add_task(
                 "train", total=total, completed=current_step(trainer), losses=""
             )
-            self.logs = {}
+            self.logs, self.diverged_at = {}, None
 
         def on_train_batch_end(self, batch, logs=None):
             step = current_step(trainer)
@@ -172,6 +177,10 @@ def _progress_callback(
             if step % 10 == 0 or step >= total:
                 text = "  ".join(f"{k} {float(v):.4f}" for k, v in self.logs.items())
                 self.progress.update(self.task, completed=step, losses=text)
+                if diverged(self.logs):
+                    self.diverged_at = step
+                    trainer.stop_training = True
+                    return
             due = (
                 step % every_steps == 0 or time.monotonic() - checkpointer.last_time > minutes * 60
             )
@@ -287,7 +296,24 @@ def fit_with_checkpoints(
             shuffle=False,  # the tf.data pipelines shuffle themselves
         )
         logs = callback.logs
+        if callback.diverged_at is not None:
+            bad = ", ".join(k for k, v in logs.items() if not math.isfinite(float(v)))
+            last = checkpointer.saved_step if checkpointer.saved_step is not None else start_step
+            kept = (
+                f"its checkpoint of step {last} is kept: --resume it with a lower --lr"
+                if checkpointer.path.exists()
+                else "no checkpoint was written: start again with a lower --lr"
+            )
+            raise ImgfixError(
+                f"training diverged: {bad} not finite at step {callback.diverged_at}; {kept}"
+            )
     return checkpointer.save(logs if current_step(trainer) > start_step else {})
+
+
+def diverged(logs: dict) -> bool:
+    """True when a logged loss or metric is NaN or infinite: the weights are lost, so the run
+    must stop before it overwrites its last good checkpoint."""
+    return not all(math.isfinite(float(v)) for v in logs.values())
 
 
 def run_summary(
@@ -445,6 +471,7 @@ def train_inpainter(
 
     from imgfix import zoo as zoo_mod
     from imgfix.data.inpainting import (
+        MASK_BANK,
         inpainting_dataset,
         list_images,
         load_photos,
@@ -492,10 +519,16 @@ def train_inpainter(
                 transfer,
             )
         # A resumed run draws new crops rather than replaying the ones it started with.
-        dataset = inpainting_dataset(
-            load_photos(train_files, image_size), image_size, batch_size, seed + trainer.step
-        )
         total, start_step, started = epochs * steps, trainer.step, time.time()
+        # No more distinct masks than the run will draw (each is also flipped and rotated).
+        bank = min(MASK_BANK, max(64, (total - start_step) * batch_size))
+        dataset = inpainting_dataset(
+            load_photos(train_files, image_size),
+            image_size,
+            batch_size,
+            seed + start_step,
+            mask_bank=bank,
+        )
         old_card = previous_card(name, zoo, resume)
         previous_seconds = old_card.get("training", {}).get("seconds", 0.0)
 

@@ -4,7 +4,9 @@ Both read a corpus (``data.captions``), condition each image on one random capti
 concept per step, and export their generator (``[z, condition] -> image``) to the zoo with a
 card that names the text encoder (and its sha256) the conditions came from. With
 ``condition="label"`` the condition is a one-hot concept vector instead, for corpora whose
-labels are names a text encoder cannot tell apart ("class_0", "class_1").
+labels are names a text encoder cannot tell apart ("class_0", "class_1"). ``condition="concept"``
+trains the same one-hot model, and its card carries the caption table and the text encoder's
+concept bank (``data.concepts``), so any caption or paraphrase of a concept reaches it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from imgfix.train import (
     previous_card,
     run_summary,
 )
+from imgfix.zoo import CONDITIONS
 
-CONDITIONS = ("text", "label")
 FAMILIES = ("vae", "cgan")
 
 
@@ -41,6 +43,11 @@ class Conditioned:
     concepts: list[str]
     data: dict
     encoder_card: dict | None
+    condition: str = "text"
+    table: dict[str, int] | None = None
+    """``concept``: normalised caption -> concept index (``data.concepts.caption_table``)."""
+    bank: np.ndarray | None = None
+    """``concept``: each concept's unit centroid of its captions' text vectors."""
 
 
 def condition_corpus(
@@ -59,26 +66,34 @@ def condition_corpus(
     concept_of = corpus.concept_ids()
     images = load_images(corpus, image_size)
     info = {"path": str(data), "images": len(corpus), "concepts": len(names)}
+    one_hot = np.eye(len(names), dtype=np.float32)
     if condition == "label":
-        vectors = np.eye(len(names), dtype=np.float32)
-        return Conditioned(images, vectors, concept_of, np.ones_like(concept_of), names, info, None)
+        return Conditioned(images, one_hot, concept_of, np.ones_like(concept_of), names, info, None)
     from imgfix.models.text import tokenize
 
     encoder, card = zoo_mod.load_model(text_encoder, zoo, kind="text-encoder")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        out = encoder.predict(tokenize(texts, card["tokenizer"]), batch_size=1024, verbose=0)
+        return out.astype(np.float32)
+
+    if condition == "concept":
+        from imgfix.data import concepts
+        from imgfix.train_prompt import concept_bank
+
+        bank = concept_bank(encoder, card["tokenizer"], corpus.texts, names)
+        info["captions"] = sum(len(corpus.texts[name]) for name in names)
+        return Conditioned(
+            images, one_hot, concept_of, np.ones_like(concept_of), names, info, card,
+            condition, concepts.caption_table(names, corpus.texts), bank,
+        )  # fmt: skip
     texts, _ = split_texts(corpus.texts)
     flat = [t for name in names for t in texts[name]]
     counts = np.array([len(texts[name]) for name in names])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    vectors = encoder.predict(tokenize(flat, card["tokenizer"]), batch_size=1024, verbose=0)
     info["captions"] = len(flat)
     return Conditioned(
-        images,
-        vectors.astype(np.float32),
-        starts[concept_of],
-        counts[concept_of],
-        names,
-        info,
-        card,
+        images, embed(flat), starts[concept_of], counts[concept_of], names, info, card, condition
     )
 
 
@@ -121,7 +136,16 @@ def _condition_vectors(cond: Conditioned, prompts: list[str], zoo: Path | None) 
     from imgfix.models.text import tokenize
 
     encoder, card = zoo_mod.load_model(cond.encoder_card["name"], zoo, kind="text-encoder")
-    return encoder.predict(tokenize(prompts, card["tokenizer"]), verbose=0)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return encoder.predict(tokenize(texts, card["tokenizer"]), verbose=0)
+
+    if cond.condition == "concept":
+        from imgfix.data import concepts
+
+        found = concepts.resolve(cond.table, cond.bank, prompts, embed)
+        return cond.vectors[[hits[0][0] for hits in found]]
+    return embed(prompts)
 
 
 def sample_validation(generator_of, cond: Conditioned, zoo: Path | None, z_dim: int, seed: int):
@@ -166,9 +190,9 @@ def build_trainer(
     rec_weight: float = 10.0,
     init=None,
     seed: int = 0,
-    d_pooling: str = "average",
-    r1_gamma: float = 0.0,
-    augment: str = "diffaugment",
+    d_pooling: str = "sum",
+    r1_gamma: float = 0.01,
+    augment: str = "translation",
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
@@ -236,13 +260,15 @@ def train_generator(
     command: str = "",
     quiet: bool = False,
     checkpoint_minutes: float = 5.0,
-    d_pooling: str = "average",
-    r1_gamma: float = 0.0,
-    augment: str = "diffaugment",
+    checkpoints: int = 10,
+    d_pooling: str = "sum",
+    r1_gamma: float = 0.01,
+    augment: str = "translation",
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
     ``d_pooling``, ``r1_gamma`` and ``augment`` set up the GAN's critic (``build_discriminator``,
-    ``ConditionalGAN``).
+    ``ConditionalGAN``); their defaults are the ones that kept it learning (docs/generation.md).
+    ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
     decoder start the GAN (VAE-GAN); without it the GAN is a plain matching-aware conditional
@@ -268,6 +294,14 @@ def train_generator(
         cond_dim = cond.vectors.shape[1]
         if resume and checkpoint.exists():
             trainer = load_checkpoint(checkpoint)
+            if family == "cgan":
+                trainer.compile()  # its optimizers are in its config; fit still wants compile()
+            # A resumed run may take new learning rates (to calm a run that grew unstable).
+            if lr is not None:
+                opt = trainer.optimizer if family == "vae" else trainer.g_optimizer
+                opt.learning_rate.assign(lr)
+            if d_lr is not None and family == "cgan":
+                trainer.d_optimizer.learning_rate.assign(d_lr)
         else:
             keras.utils.set_random_seed(seed)
             vae = None
@@ -313,7 +347,11 @@ def train_generator(
                     "batch_size": batch_size,
                     "seconds": round(previous_seconds + time.time() - started, 1),
                     **(
-                        {"kl_weight": trainer.kl_weight, "kl_warmup_steps": trainer.warmup_steps}
+                        {
+                            "kl_weight": trainer.kl_weight,
+                            "kl_warmup_steps": trainer.warmup_steps,
+                            "lr": _rate(trainer.optimizer),
+                        }
                         if family == "vae"
                         else {
                             "rec_weight": trainer.rec_weight if trainer.encoder else 0.0,
@@ -331,6 +369,10 @@ def train_generator(
                 # A default temperature chosen by measurement stays until changed by hand.
                 "sampling": old_card.get("sampling", {"temperature": 1.0}),
             }
+            if cond.condition == "concept":
+                from imgfix.data import concepts
+
+                card["concept_lookup"] = concepts.pack(cond.table, cond.bank)
             if cond.encoder_card is not None:
                 card["text_encoder"] = {
                     "name": cond.encoder_card["name"],
@@ -345,7 +387,7 @@ def train_generator(
             dataset,
             steps,
             Checkpointer(trainer, logdir, validate, export),
-            every_steps=max(steps // 10, 1),
+            every_steps=max(steps // checkpoints, 1),
             minutes=checkpoint_minutes,
             stop=stop,
             quiet=quiet,

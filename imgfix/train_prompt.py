@@ -62,14 +62,13 @@ def retrieval(encoder, kind: str, queries: list[str], truth: np.ndarray, bank: n
 
 def concept_bank(encoder, kind: str, texts: dict[str, list[str]], names: list[str]) -> np.ndarray:
     """Unit mean embedding of each concept's captions, in ``names`` order."""
+    from imgfix.data.concepts import centroids
     from imgfix.models.text import tokenize
 
     flat = [t for name in names for t in texts[name]]
     owner = np.repeat(np.arange(len(names)), [len(texts[name]) for name in names])
     emb = encoder.predict(tokenize(flat, kind), batch_size=1024, verbose=0)
-    bank = np.zeros((len(names), emb.shape[1]), dtype=np.float32)
-    np.add.at(bank, owner, emb)
-    return bank / np.linalg.norm(bank, axis=1, keepdims=True).clip(1e-6)
+    return centroids(emb, owner, len(names))
 
 
 def build_prompt_trainer(

@@ -151,6 +151,9 @@ def _tokenizer(value: Any) -> bool:
     return value in TEXT_KINDS
 
 
+CONDITIONS = ("text", "label", "concept")
+"""What a generator is conditioned on (``train_generators``)."""
+
 # kind -> (field, required, test, what it must be); "a.b" is field b of object a.
 CARD_FIELDS: dict[str, list[tuple[str, bool, Any, str]]] = {
     "inpainter": [
@@ -159,7 +162,7 @@ CARD_FIELDS: dict[str, list[tuple[str, bool, Any, str]]] = {
     ],
     "generator": [
         ("z_dim", True, _count, "a positive integer (the noise size)"),
-        ("condition", False, lambda v: v in ("text", "label"), "'text' or 'label'"),
+        ("condition", False, lambda v: v in CONDITIONS, "'text', 'label' or 'concept'"),
         # The concepts it was trained on: labels, or what prompts are matched against.
         ("concepts", True, lambda v: _texts(v) and bool(v), "a non-empty list of strings"),
         ("sampling", False, lambda v: isinstance(v, dict), "an object"),
@@ -173,6 +176,12 @@ _TEXT_CONDITION = [
     ("text_encoder.sha256", True, _text, "the encoder's sha256"),
     ("text_encoder.tokenizer", True, _tokenizer, "'ngram' or 'gru'"),
 ]
+_CONCEPT_CONDITION = [
+    ("concept_lookup", True, lambda v: isinstance(v, dict), "an object (data.concepts.pack)"),
+    ("concept_lookup.captions", True, _text, "zlib-base64 text"),
+    ("concept_lookup.bank", True, _text, "zlib-base64 text"),
+    ("concept_lookup.shape", True, lambda v: isinstance(v, list) and len(v) == 2, "[rows, dim]"),
+]  # fmt: skip
 _RUNTIME = [("runtime.inputs", False, _texts, "a list of input names")]
 
 
@@ -192,8 +201,11 @@ def check_fields(name: str, card: dict, card_path: Path | None = None) -> dict:
     """Check the fields the loader of the card's kind reads (``CARD_FIELDS``); an ImgfixError
     naming the model, the card file and the field otherwise. Returns the card."""
     fields = list(CARD_FIELDS.get(str(card.get("kind")), []))
-    if card.get("kind") == "generator" and card.get("condition", "text") == "text":
+    condition = card.get("condition", "text")
+    if card.get("kind") == "generator" and condition in ("text", "concept"):
         fields += _TEXT_CONDITION
+    if card.get("kind") == "generator" and condition == "concept":
+        fields += _CONCEPT_CONDITION
     if isinstance(card.get("runtime"), dict):
         fields += _RUNTIME
     where = f"model '{name}': card {card_path or f'{name}.json'}"
@@ -360,14 +372,16 @@ def _write_card(path: Path, card: dict) -> None:
 def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights: str) -> dict:
     """Convert ``model`` to the staged ``<name>.tflite`` (see ``_commit``); the card's runtime
     entry."""
-    from imgfix.export import to_litert
+    from imgfix.export import to_litert, xnnpack_agrees
 
     path = _runtime_path(name, zoo)
     with _stage(path) as tmp:
         stored = to_litert(model, tmp, weights)
         sha = _sha256(tmp)
         size = tmp.stat().st_size
+        xnnpack = xnnpack_agrees(model, tmp)
     return {
+        **({"xnnpack": False} if xnnpack is False else {}),
         "format": "litert",
         "file": path.name,
         "sha256": sha,

@@ -19,7 +19,6 @@ when killed) once it has reaped it.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
@@ -39,12 +38,6 @@ import imgfix.export  # noqa: E402, F401
 import imgfix.models  # noqa: E402, F401
 import imgfix.train  # noqa: E402
 from imgfix import io, zoo  # noqa: E402
-
-# A real run draws a bank of 3000 training masks first: 20-45 s on two loaded cores, and
-# nothing to do with saving. The kill loop's runs draw 64.
-imgfix.data.inpainting.inpainting_dataset = functools.partial(
-    imgfix.data.inpainting.inpainting_dataset, mask_bank=64
-)
 
 
 def _emit(*words) -> None:

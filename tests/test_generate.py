@@ -28,7 +28,7 @@ from imgfix.pipelines import generate as pipeline
 from imgfix.train_prompt import split_texts
 
 SIZE = 24  # the generators' side
-ENCODER, VAE, CGAN, LABELS = "enc", "vae", "cgan", "labels"
+ENCODER, VAE, CGAN, LABELS, CONCEPTS_VAE = "enc", "vae", "cgan", "labels", "concepts"
 SHAPES = {
     "red circle": ((220, 30, 30), "ellipse"),
     "blue square": ((30, 60, 220), "rectangle"),
@@ -180,10 +180,14 @@ def trained(tmp_path_factory) -> dict:
         "vae", folders, LABELS, condition="label", steps=1, filters=8, z_dim=8,
         logdir=runs / LABELS, **small,
     )  # fmt: skip
+    concept = train_generator(
+        "vae", captioned, CONCEPTS_VAE, condition="concept", text_encoder=ENCODER, steps=1,
+        filters=8, z_dim=8, logdir=runs / CONCEPTS_VAE, **small,
+    )  # fmt: skip
     return {
         "root": root, "zoo": zoo, "runs": runs, "folders": folders, "captioned": captioned,
         "held": sum(map(len, held.values())), "text": text, "vae": vae, "vae_args": vae_args,
-        "cgan": cgan, "labels": labels,
+        "cgan": cgan, "labels": labels, "concept": concept,
     }  # fmt: skip
 
 
@@ -267,6 +271,45 @@ def test_label_vae_card(trained, zoo):
     assert labels["concepts"] == CONCEPTS  # folder names, underscores as spaces
     grid = pixels(trained["runs"] / LABELS / "samples" / "latest.png")
     assert grid.shape == (len(SHAPES) * SIZE, 6 * SIZE, 3)
+
+
+def _class_colours(images: np.ndarray) -> np.ndarray:
+    """Mean colour of each image's ink (pixels darker than near-white), (n, 3)."""
+    ink = images.astype(np.float32).min(axis=-1, keepdims=True) < 200
+    return (images * ink).sum(axis=(1, 2)) / ink.sum(axis=(1, 2)).clip(1)
+
+
+@pytest.mark.slow
+def test_label_models_learn_what_each_class_looks_like(trained, tmp_path):
+    """On a user's class folders (--condition label), the VAE and then the VAE-GAN started from
+    it draw each class in its own colour: the output depends on the label, not only on z."""
+    from imgfix.train_generators import train_generator
+
+    zoo, runs = tmp_path / "zoo", tmp_path / "runs"
+    small = dict(
+        image_size=SIZE, batch_size=12, zoo=zoo, quiet=True, checkpoint_minutes=600,
+        checkpoints=1, condition="label", filters=8,
+    )  # fmt: skip
+    folders = trained["folders"]
+    train_generator("vae", folders, "lv", steps=150, z_dim=8, kl_weight=1.0, warmup_steps=20,
+                    logdir=runs / "lv", **small)  # fmt: skip
+    train_generator("cgan", folders, "lg", steps=40, init=str(runs / "lv" / "checkpoint.keras"),
+                    logdir=runs / "lg", **small)  # fmt: skip
+    # A GAN resumes (its optimizers live in its config) and may take new learning rates.
+    resumed = train_generator("cgan", folders, "lg", steps=42, resume=True, lr=5e-5, d_lr=2e-4,
+                              logdir=runs / "lg", **small)  # fmt: skip
+    assert resumed["steps"] == 42 and resumed["steps_this_run"] == 2
+    training = card(zoo, "lg")["training"]
+    assert training["lr"] == pytest.approx(5e-5) and training["d_lr"] == pytest.approx(2e-4)
+    truth = np.array([SHAPES[c][0] for c in CONCEPTS], np.float32)
+    for name in ("lv", "lg"):
+        generator = pipeline.load_generator(name, zoo)
+        right = 0
+        for index, concept in enumerate(CONCEPTS):
+            out = generator.sample(concept, pipeline.GenerateOptions(n=4, seed=index)).images
+            colour = _class_colours(out).mean(axis=0)
+            right += int(np.argmin(np.abs(truth - colour).sum(axis=1)) == index)
+        assert right >= 5, (name, right)
 
 
 @pytest.mark.slow
@@ -505,6 +548,37 @@ def test_label_model_takes_exact_labels(zoo, tmp_path):
     assert_error(refused, 2, "'purple hexagon': this model knows fixed labels only", "nearest: ")
     assert "purple triangle" in refused.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_concept_model_reaches_its_concepts_by_caption_and_by_encoder(zoo, tmp_path):
+    """A concept generator: every caption, in any language, names its concept exactly, and
+    gives the same pixels as the concept's name; a paraphrase goes through the encoder."""
+    concept = card(zoo, CONCEPTS_VAE)
+    assert concept["condition"] == "concept" and concept["concepts"] == CONCEPTS
+    assert concept["text_encoder"]["name"] == ENCODER
+    from imgfix.data import concepts
+
+    table, bank = concepts.unpack(concept["concept_lookup"])
+    red = CONCEPTS.index("red circle")
+    assert table["roter kreis"] == red and table["赤い丸"] == red
+    assert bank.shape == (len(CONCEPTS), 16)
+    shown = cli("--zoo", zoo, "zoo", "show", CONCEPTS_VAE).stdout
+    assert f"{len(table)} captions of {len(CONCEPTS)} concepts, 16-d centroids" in shown
+    assert concept["concept_lookup"]["bank"][:40] not in shown
+
+    prompts = ["red circle", "Roter Kreis!", "赤い丸", "black box", "a purple wedge shape"]
+    args = [a for p in prompts for a in ("-p", p)]
+    done = cli("--zoo", zoo, "--json", "generate", "--model", CONCEPTS_VAE, *args,
+               "--seed", 3, "--size", SIZE, "--out-dir", tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["prompts"]
+    first = [p["nearest"][0] for p in report]
+    assert [f["concept"] for f in first[:4]] == ["red circle"] * 3 + ["black square"]
+    assert [f["similarity"] for f in first[:4]] == [1.0] * 4
+    assert first[4]["similarity"] < 1.0 and len(report[4]["nearest"]) == 3
+    images = [pixels(Path(p["paths"][0])) for p in report]
+    assert np.array_equal(images[0], images[1]) and np.array_equal(images[0], images[2])
+    assert not np.array_equal(images[0], images[3])
 
 
 # --- generate: models and errors --------------------------------------------------------------

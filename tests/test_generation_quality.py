@@ -263,3 +263,17 @@ def test_command_scores_a_generator_and_updates_its_card(tmp_path, monkeypatch):
     evaluation = zoo.read_card("tiny-gen", tmp_path)["metrics"]["evaluation"]
     assert evaluation["evaluator"] == "tiny-eval" and evaluation["fd"] == model["fd"]
     assert "--update-card" in evaluation["command"]
+
+
+def test_nearest_psnr_tells_a_copy_from_a_new_image():
+    rng = np.random.default_rng(0)
+    bank = rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    copies = bank[[3, 7]]
+    noisy = np.clip(bank[[3]].astype(int) + rng.integers(-40, 41, (1, 8, 8, 3)), 0, 255)
+    psnr = gq.nearest_psnr(np.concatenate([copies, noisy.astype(np.uint8)]), bank)
+    np.testing.assert_allclose(psnr[:2], 100.0, rtol=1e-5)  # exact copies: the 1e-10 floor
+    assert 10 < psnr[2] < 30
+    itself = gq.nearest_psnr(bank, bank, exclude_self=True)
+    assert (itself < 15).all()  # random images are far from each other
+    figures = gq.copy_figures(psnr)
+    assert figures["near_copies_above_30db"] == pytest.approx(2 / 3, abs=1e-4)

@@ -6,6 +6,8 @@ these tests exercise the same export and runtime that ship, on a model that buil
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import TINY
@@ -230,3 +232,30 @@ def test_a_float16_table_exports_through_a_float32_copy(tmp_path):
     ids = tokenize(["cat", "Katze", "猫", "a red car"], "ngram").astype(np.int32)
     got = LiteRTModel(path, 1)(ids=ids)
     np.testing.assert_allclose(got, KerasModel(encoder)(ids=ids), atol=2e-3)
+
+
+def test_xnnpack_check_and_the_interpreter_without_it(tmp_path, tiny_zoo, tiny_model):
+    """``export.xnnpack_agrees`` samples fixed-size models only; a card that says XNNPACK runs
+    its model wrongly gets an interpreter without the delegate, with the same outputs."""
+    from imgfix.models.cgan import build_generator
+
+    generator = build_generator(24, 4, 8, 8)
+    path = tmp_path / "g.tflite"
+    export.to_litert(generator, path, "float16")
+    assert export.xnnpack_agrees(generator, path) is True
+    assert export.xnnpack_agrees(tiny_model[0], zoo.runtime_file(TINY, tiny_zoo)) is None
+
+    z = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    c = np.random.default_rng(1).standard_normal((6, 8)).astype(np.float32)
+    plain = LiteRTModel(path, 1, ["z", "condition"], xnnpack=False)
+    assert plain.xnnpack is False
+    np.testing.assert_allclose(
+        plain(z, c), LiteRTModel(path, 1, ["z", "condition"])(z, c), atol=1e-5
+    )
+    np.testing.assert_allclose(plain(z, c), KerasModel(generator)(z, c), atol=2e-3)
+
+    card = zoo.read_card(TINY, tiny_zoo)
+    card["runtime"]["xnnpack"] = False
+    (tiny_zoo / f"{TINY}.json").write_text(json.dumps(card))
+    model, _ = runtime.load(TINY, tiny_zoo, "inpainter", Settings(runtime="litert"))
+    assert model.xnnpack is False

@@ -143,3 +143,32 @@ def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, tmp_p
     again = tiny(photos, tmp_path, epochs=2, logdir=tmp_path / "lama", resume=True)
     assert again["steps"] == 6
     assert json.loads((tmp_path / "zoo" / "tiny.json").read_text())["training"]["critic"] == "lama"
+
+
+def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(tmp_path):
+    """A NaN loss (here a poisoned batch at step 8) stops the run with one error before the
+    scheduled checkpoint of step 10 can overwrite the good one of step 5 with NaN weights."""
+    import keras
+    import tensorflow as tf
+
+    from imgfix.errors import ImgfixError
+    from imgfix.train import Checkpointer, StopFlag, fit_with_checkpoints, load_checkpoint
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.ones((30, 4, 3), np.float32)
+    x[7, 0, 0] = np.nan  # the 8th batch
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros((30, 4, 1), np.float32)))
+    exported = []
+    checkpointer = Checkpointer(
+        model, tmp_path, lambda: ({}, None), lambda step, figures: exported.append(step)
+    )
+    with StopFlag() as stop, pytest.raises(ImgfixError, match="diverged.*step 10.*step 5"):
+        fit_with_checkpoints(
+            model, data, 30, checkpointer, every_steps=5, minutes=600, stop=stop, quiet=True
+        )
+    assert exported == [5]
+    kept = load_checkpoint(tmp_path / "checkpoint.keras")
+    assert int(kept.optimizer.iterations) == 5
+    assert all(np.isfinite(w).all() for w in kept.get_weights())

@@ -95,12 +95,16 @@ def transform_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return mask[:, ::-1] if rng.random() < 0.5 else mask
 
 
+MASK_BANK = 3000
+"""Training masks drawn up front; the dataset picks one per crop and flips or rotates it."""
+
+
 def inpainting_dataset(
     photos: list[np.ndarray],
     image_size: int,
     batch_size: int,
     seed: int = 0,
-    mask_bank: int = 3000,
+    mask_bank: int = MASK_BANK,
 ):
     """An endless ``tf.data.Dataset`` of ``(image, mask)`` batches, float32, image in [0, 1],
     mask ``(B, S, S, 1)`` with 1 in the hole."""

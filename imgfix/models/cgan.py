@@ -98,6 +98,10 @@ AUGMENTS = ("diffaugment", "translation")
 or the translation alone."""
 
 
+LOG_VAR_LIMIT = 10.0
+"""The posterior's log-variance is clipped to +-10, so exp() cannot overflow on a bad step."""
+
+
 def kl_divergence(mean, log_var):
     """KL(N(mean, exp(log_var)) || N(0, 1)) summed over dimensions, averaged over the batch."""
     return ops.mean(-0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1))
@@ -185,6 +189,7 @@ class ConditionalGAN(keras.Model):
 
     def _encode(self, image, cond):
         mean, log_var = self.encoder([image, cond], training=True)
+        log_var = ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * noise, mean, log_var
 

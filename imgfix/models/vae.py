@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from imgfix.models.cgan import _blocks, build_generator, kl_divergence
+from imgfix.models.cgan import LOG_VAR_LIMIT, _blocks, build_generator, kl_divergence
 
 
 def build_encoder(
@@ -67,6 +67,7 @@ class ConditionalVAE(keras.Model):
     def call(self, inputs, training=False):
         image, cond = inputs
         mean, log_var = self.encoder([image, cond], training=training)
+        log_var = ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         z = mean + ops.exp(0.5 * log_var) * noise
         return self.decoder([z, cond], training=training), mean, log_var

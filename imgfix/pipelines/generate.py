@@ -123,17 +123,26 @@ def image_format(path: Path) -> str:
 
 
 class Generator:
-    """A zoo generator with its condition: the text encoder, or its list of labels.
+    """A zoo generator with its condition: the text encoder, its list of labels, or its
+    concepts with their caption table and concept bank (``data.concepts``).
 
     ``model`` and ``text_encoder`` are called with named NumPy inputs (``z`` and
     ``condition``; ``ids``), as ``runtime.LiteRTModel`` and ``runtime.KerasModel`` are, so
-    generation is the same code on either runtime."""
+    generation is the same code on either runtime. A concept generator loads its text encoder
+    (``load_encoder``) only for a prompt that is not one of its captions."""
 
-    def __init__(self, model, card: dict, text_encoder=None):
+    def __init__(self, model, card: dict, text_encoder=None, load_encoder=None):
         self.model, self.card, self.text_encoder = model, card, text_encoder
+        self._load_encoder = load_encoder
         self.concepts: list[str] = list(card.get("concepts", []))
+        self.condition: str = card.get("condition", "text")
         self.z_dim = int(card["z_dim"])
         self._bank: np.ndarray | None = None
+        self._resolved: dict[str, list[tuple[int, float]]] = {}
+        if self.condition == "concept":
+            from imgfix.data import concepts
+
+            self._table, self._bank = concepts.unpack(card["concept_lookup"])
 
     @property
     def tokenizer(self) -> str:
@@ -142,11 +151,27 @@ class Generator:
     def _embed(self, texts: list[str]) -> np.ndarray:
         from imgfix.data.tokens import tokenize
 
+        if self.text_encoder is None and self._load_encoder is not None:
+            self.text_encoder = self._load_encoder()
         ids = tokenize(texts, self.tokenizer)
         return runtime.batched(self.text_encoder, ENCODER_BATCH, ids)
 
+    def concept_matches(self, prompts: list[str]) -> list[list[tuple[int, float]]]:
+        """A concept generator's ``data.concepts.resolve`` of each prompt, remembered."""
+        from imgfix.data import concepts
+
+        new = [p for p in dict.fromkeys(prompts) if p not in self._resolved]
+        if new:
+            found = concepts.resolve(self._table, self._bank, new, self._embed)
+            self._resolved.update(zip(new, found, strict=True))
+        return [self._resolved[p] for p in prompts]
+
     def match(self, prompt: str, top: int = 3) -> PromptMatch:
         """The concepts nearest to ``prompt`` and whether it is near enough to any of them."""
+        if self.condition == "concept":
+            hits = self.concept_matches([prompt])[0][:top]
+            nearest = [(self.concepts[i], s) for i, s in hits]
+            return PromptMatch(prompt, nearest, nearest[0][1] >= FAR_SIMILARITY)
         if self.text_encoder is None:
             from imgfix.data.tokens import normalize
 
@@ -166,9 +191,11 @@ class Generator:
         return PromptMatch(prompt, nearest, nearest[0][1] >= FAR_SIMILARITY)
 
     def conditions(self, prompts: list[str]) -> np.ndarray:
+        eye = np.eye(len(self.concepts), dtype=np.float32)
+        if self.condition == "concept":
+            return eye[[hits[0][0] for hits in self.concept_matches(prompts)]]
         if self.text_encoder is not None:
             return self._embed(prompts)
-        eye = np.eye(len(self.concepts), dtype=np.float32)
         return eye[[label_index(self.concepts, p) for p in prompts]]
 
     def network(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
@@ -190,13 +217,14 @@ class Generator:
 def load_generator(
     name: str, zoo: str | os.PathLike | None = None, settings: runtime.Settings | None = None
 ) -> Generator:
-    """The generator ``name`` and, for a text-conditioned one, the text encoder it was trained
-    with (checked against the sha256 its card recorded), on the runtime ``settings`` select."""
+    """The generator ``name`` and, for a text- or concept-conditioned one, the text encoder it
+    was trained with (checked against the sha256 its card recorded; a concept generator loads it
+    on first need), on the runtime ``settings`` select."""
     from imgfix import zoo as zoo_mod
 
     card = zoo_mod.read_card(name, zoo, kind="generator")
-    encoder = None
-    if card.get("condition", "text") == "text":
+    encoder = load_encoder = None
+    if card.get("condition", "text") in ("text", "concept"):
         wanted = card["text_encoder"]
         encoder_card = zoo_mod.read_card(wanted["name"], zoo, kind="text-encoder")
         if encoder_card.get("sha256") != wanted["sha256"]:
@@ -205,9 +233,14 @@ def load_generator(
                 f"(sha256 {wanted['sha256'][:12]}..., found {encoder_card.get('sha256', '')[:12]}"
                 "...); retrain the generator or restore that encoder"
             )
-        encoder, _ = runtime.load(wanted["name"], zoo, "text-encoder", settings)
+
+        def load_encoder():
+            return runtime.load(wanted["name"], zoo, "text-encoder", settings)[0]
+
+        if card.get("condition", "text") == "text":
+            encoder, load_encoder = load_encoder(), None
     model, card = runtime.load(name, zoo, "generator", settings)
-    return Generator(model, card, encoder)
+    return Generator(model, card, encoder, load_encoder)
 
 
 def upscale(image: np.ndarray, size: int) -> Image.Image:
