@@ -112,11 +112,15 @@ def xnnpack_agrees(model: Any, path: str | os.PathLike, repeats: int = 3) -> boo
     Why: for the concept generators (float16 weights, a 1,652-wide condition), XNNPACK gave
     the right image on an interpreter's first invoke and a wrong one (all white) on later
     invokes at some batch sizes, while LiteRT without XNNPACK, or with float32 weights, did
-    not. A model that fails this runs without the delegate (``runtime.LiteRTModel``)."""
+    not. A model that fails this runs without the delegate (``runtime.LiteRTModel``). None
+    too where LiteRT is not installed."""
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
 
-    from imgfix.runtime import quiet_native_stderr
+    from imgfix.runtime import litert_installed, quiet_native_stderr
+
+    if not litert_installed():  # a platform without the wheel runs TensorFlow anyway
+        return None
+    from ai_edge_litert.interpreter import Interpreter
 
     shapes = [tuple(t.shape[1:]) for t in model.inputs]
     if any(d is None for shape in shapes for d in shape):
