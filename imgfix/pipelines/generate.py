@@ -191,12 +191,16 @@ class Generator:
         return PromptMatch(prompt, nearest, nearest[0][1] >= FAR_SIMILARITY)
 
     def conditions(self, prompts: list[str]) -> np.ndarray:
-        eye = np.eye(len(self.concepts), dtype=np.float32)
         if self.condition == "concept":
-            return eye[[hits[0][0] for hits in self.concept_matches(prompts)]]
-        if self.text_encoder is not None:
+            indices = [hits[0][0] for hits in self.concept_matches(prompts)]
+        elif self.text_encoder is not None:
             return self._embed(prompts)
-        return eye[[label_index(self.concepts, p) for p in prompts]]
+        else:
+            indices = [label_index(self.concepts, p) for p in prompts]
+        # One-hot rows, without building the concepts x concepts identity on every call.
+        rows = np.zeros((len(indices), len(self.concepts)), np.float32)
+        rows[np.arange(len(indices)), indices] = 1.0
+        return rows
 
     def network(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
         """The generator alone: noise and condition vectors to float images (clip to [0, 1])."""
