@@ -2,6 +2,7 @@
 keras.io reference model of the same kind built in the same process at the same image size.
 
     python -m bench.throughput [--json outputs/throughput.json] [--steps 12] [--warmup 2]
+    python -m bench.throughput --backend jax ...   # one backend only (default: each installed)
 
 Each training model is built and compiled as its trainer does (``imgfix/train*.py``) and run by
 ``fit`` on synthetic in-memory batches of the shapes its trainer feeds (random pixels, masks from
@@ -12,6 +13,10 @@ references (``bench/keras_io.py``) are built in the same process and run the sam
 image size and batch size, taking turns with our models in ``ROUNDS`` rounds so that a change in
 the (shared) machine's load falls on both; ``ratio`` = ours / reference images per second. The
 prompt encoder's "images" are image-caption pairs.
+
+Keras picks its backend once per process, so without ``--backend`` each backend (TensorFlow,
+and JAX where it is installed) runs in a child process of its own; the page's main table is
+TensorFlow's, and a second one puts the backends side by side (``by_backend``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -324,9 +329,16 @@ def markdown(results: dict) -> str:
     lines.append(
         f"\nTraining steps by `fit` on synthetic in-memory batches: {s['steps']} timed steps "
         f"after {s['warmup']} warm-up steps, in {s['rounds']} rounds taking turns with the "
-        f"reference built in the same process; {s['device']}, TensorFlow {s['tensorflow']}, "
+        f"reference built in the same process; {s['device']}, Keras backend "
+        f"{s.get('backend', 'tensorflow')}, TensorFlow {s['tensorflow']}, "
         f"Keras {s['keras']}. ratio = ours / reference images per second."
     )
+    if results.get("by_backend"):
+        lines.append(
+            "\nThe same on each Keras backend, each in a process of its own "
+            "(`python -m bench.throughput --backend B`), one after the other:\n"
+        )
+        lines.append(backend_markdown(results["by_backend"]))
     return "\n".join(lines)
 
 
@@ -349,6 +361,67 @@ def headline(results: dict) -> list[str]:
 QUICK = "emoji-vae"  # the cheapest model that has a reference
 
 
+BACKENDS = ("tensorflow", "jax")
+
+
+def _device(backend: str) -> str:
+    """Where this backend trains: TensorFlow's device, or JAX's first."""
+    if backend == "jax":
+        import jax
+
+        return str(jax.devices()[0])
+    return runtime.device_info()["device"]
+
+
+def installed_backends() -> list[str]:
+    import importlib.util
+
+    return [b for b in BACKENDS if b == "tensorflow" or importlib.util.find_spec(b) is not None]
+
+
+def backend_markdown(by_backend: dict) -> str:
+    """The backends side by side: images/s of each model under each, and JAX / TensorFlow."""
+    names = list(by_backend)
+    rows = {}
+    for backend, results in by_backend.items():
+        for r in results["models"]:
+            rows.setdefault(r["name"], {})[backend] = r["images_per_s"]
+    head = "| model | " + " | ".join(f"{b} images/s" for b in names)
+    ratio = len(names) == 2
+    lines = [head + (f" | {names[1]} / {names[0]} |" if ratio else " |")]
+    lines.append("|---" * (len(names) + 1 + ratio) + "|")
+    for name, figures in rows.items():
+        cells = " | ".join(f"{figures[b]:.1f}" if b in figures else "-" for b in names)
+        share = ""
+        if ratio:
+            a, b = (figures.get(n) for n in names)
+            share = f" | {b / a:.2f}" if a and b else " | -"
+        lines.append(f"| {name} | {cells}{share} |")
+    return "\n".join(lines)
+
+
+def _per_backend(argv: list[str], backends: list[str]) -> dict:
+    """Run this module once per backend, each in its own process; their results by backend."""
+    import os
+    import subprocess
+    import tempfile
+
+    by_backend = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            out = Path(tmp) / f"{backend}.json"
+            rest = [a for a in argv if a != "--json"]
+            if "--json" in argv:  # drop the option and its value
+                i = argv.index("--json")
+                rest = argv[:i] + argv[i + 2 :]
+            command = [sys.executable, "-m", "bench.throughput", *rest, "--backend", backend]
+            env = {**os.environ, "KERAS_BACKEND": backend}
+            print(f"== throughput on {backend}", file=sys.stderr, flush=True)
+            subprocess.run([*command, "--json", str(out)], env=env, check=True)
+            by_backend[backend] = json.loads(out.read_text())
+    return by_backend
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Measure, print the table, optionally write the JSON; returns the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -359,13 +432,28 @@ def main(argv: list[str] | None = None) -> dict:
         "--quick", action="store_true", help=f"2 steps of {QUICK} and its reference only"
     )
     parser.add_argument("--only", help="comma-separated model names (default: all)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="one Keras backend, in this process [each installed]"
+    )
+    shown = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.backend is None:
+        by_backend = _per_backend(shown, installed_backends())
+        results = {**by_backend["tensorflow"], "by_backend": by_backend}
+        print(backend_markdown(by_backend))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
+        return results
+    runtime.choose_backend(args.backend)
     steps = args.steps if args.steps is not None else (2 if args.quick else STEPS)
     warmup = args.warmup if args.warmup is not None else (0 if args.quick else WARMUP)
     only = args.only or (QUICK if args.quick else None)
     chosen = [c for c in cases() if only is None or c.name in only.split(",")]
     if not chosen:
         parser.error(f"--only {only}: choose from {', '.join(c.name for c in cases())}")
+    if args.backend != "tensorflow":  # the keras.io references train with TensorFlow's tape
+        chosen = [replace(c, reference=None, build_reference=None) for c in chosen]
     tf = runtime.setup("auto", SEED)  # TensorFlow quietly, on the device the CLI would use
     import keras
 
@@ -374,7 +462,6 @@ def main(argv: list[str] | None = None) -> dict:
         for row in measure(list(group), steps, warmup):
             print(f"{row['name']}: {row['images_per_s']} images/s", file=sys.stderr)
             rows.append(row)
-    shown = sys.argv[1:] if argv is None else argv
     results = {
         "settings": {
             "steps": steps,
@@ -383,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
             "backend": keras.backend.backend(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
-            "device": runtime.device_info()["device"],
+            "device": _device(keras.backend.backend()),
             "command": "python -m bench.throughput " + shlex.join(shown),
         },
         "models": rows,

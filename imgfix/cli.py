@@ -72,6 +72,28 @@ class Runtime(str, Enum):
     tensorflow = "tensorflow"
 
 
+DEVICES_OPTION = typer.Option(
+    "1",
+    "--devices",
+    metavar="N|all",
+    help="Devices to train on, data parallel (JAX: --backend jax); the batch is split over them.",
+)
+
+
+def _setup_training(g: Globals, devices: str, batch_size: int) -> None:
+    """Before any model is built: the device, the seeds and --devices."""
+    from imgfix import runtime
+    from imgfix.training.devices import use_devices
+
+    runtime.setup(g.device, g.seed)
+    use_devices(devices, batch_size)
+
+
+class Backend(str, Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+
+
 class Weights(str, Enum):
     auto = "auto"
     float32 = "float32"
@@ -240,6 +262,14 @@ def _options(
         "--zoo",
         help="Model zoo folder (default: $IMGFIX_ZOO, else models_zoo in the repository).",
     ),
+    backend: Backend | None = typer.Option(
+        None,
+        "--backend",
+        case_sensitive=False,
+        help="Keras backend for training [$KERAS_BACKEND, else tensorflow]. "
+        "Inference runs LiteRT or TensorFlow whatever this is.",
+        show_default=False,
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
     ),
@@ -248,6 +278,10 @@ def _options(
     global _globals
     if seed is not None and not 0 <= seed < 2**32:
         raise InputError(f"--seed {seed}: choose between 0 and {2**32 - 1}")
+    if backend is not None:
+        from imgfix.runtime import choose_backend
+
+        choose_backend(backend.value)
     _globals = Globals(
         device=device.value,
         seed=seed,
@@ -318,15 +352,28 @@ def inpaint(
     quality: int = typer.Option(
         95, "--quality", min=1, max=100, help="JPEG/WebP quality of the outputs."
     ),
+    shard_text: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="K/N",
+        help="Only shard K of N (1-based: --shard 2/4 = the second quarter) of the images, in "
+        "the order given (a folder's by name), dealt round-robin: 2/4 takes the 2nd, 6th, "
+        "10th... N runs, K = 1..N, write what one run writes.",
+    ),
 ) -> None:
     """Fill the masked parts of one or many images."""
+    from imgfix.pipelines.shard import parse_shard
+
     g = _g(ctx)
     if output is not None and out_dir is not None:
         raise typer.BadParameter("use either -o/--output or --out-dir", param_hint="'-o'")
+    shard = parse_shard(shard_text)
+    if shard is not None and output is not None:
+        raise InputError(f"--shard {shard}: not with -o/--output; shards write NAME.inpainted.EXT")
     for path in [*inputs, mask]:
         if not path.exists():
             raise InputError(f"{path}: no such file or directory")
-    single = len(inputs) == 1 and not inputs[0].is_dir() and out_dir is None
+    single = len(inputs) == 1 and not inputs[0].is_dir() and out_dir is None and shard is None
     if output is not None and not single:
         raise typer.BadParameter(
             "-o/--output takes a single input file; use --out-dir for several", param_hint="'-o'"
@@ -371,7 +418,8 @@ def inpaint(
         raise InputError(f"{mask}: the mask is the only input image")
     zoo.read_card(name, g.zoo, kind="inpainter")
     inpainter = pipeline.load_inpainter(name, g.zoo, g.settings)
-    with _progress(g, "inpainting", len(images)) as (progress, update):
+    count = len(images) if shard is None else len(shard.select(images))
+    with _progress(g, "inpainting", count) as (progress, update):
 
         def on_result(result: Any) -> None:
             if not result.ok:
@@ -390,12 +438,17 @@ def inpaint(
                 )
             update(advance=1)
 
-        results = pipeline.inpaint_batch(inpainter, images, mask, out_dir, options, on_result)
+        results = pipeline.inpaint_batch(
+            inpainter, images, mask, out_dir, options, on_result, shard=shard
+        )
     failed = sum(not r.ok for r in results)
     if g.json:
-        _emit_json({"results": [r.to_dict() for r in results], "failed": failed})
+        report = {"results": [r.to_dict() for r in results], "failed": failed}
+        _emit_json(report if shard is None else {**report, "shard": str(shard)})
     else:
-        _info(g, f"inpainted {len(results) - failed} of {len(results)} images, {failed} failed")
+        where = "" if shard is None else f" (shard {shard}; {len(images)} in all)"
+        done = len(results) - failed
+        _info(g, f"inpainted {done} of {len(results)} images{where}, {failed} failed")
     if failed:
         raise typer.Exit(1)
 
@@ -439,16 +492,26 @@ def generate(
     json_output: bool = typer.Option(
         False, "--json", help="Print the paths written (and prompt matches) as JSON."
     ),
+    shard_text: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="K/N",
+        help="Only shard K of N (1-based: --shard 2/4 = the second quarter) of the prompts, "
+        "in order (each --prompt, then the file's lines), dealt round-robin: 2/4 takes the "
+        "2nd, 6th, 10th... N runs, K = 1..N, write the files of one run, with its names.",
+    ),
 ) -> None:
     """Generate images from text prompts with a text-conditioned model."""
     from imgfix import zoo
     from imgfix.pipelines import generate as pipeline
+    from imgfix.pipelines.shard import parse_shard
 
     g = _g(ctx)
     if json_output:
         g.json = True
     if output is not None and out_dir is not None:
         raise InputError("use either -o/--output or --out-dir, not both")
+    shard = parse_shard(shard_text)
     if not 1 <= n <= pipeline.MAX_IMAGES:
         raise InputError(f"-n {n}: choose between 1 and {pipeline.MAX_IMAGES}")
     if seed is not None and not 0 <= seed < 2**32:
@@ -460,13 +523,16 @@ def generate(
         raise InputError(f"--temperature {temperature}: choose between 0 and 10")
     prompts = list(prompt) + (pipeline.read_prompts_file(prompts_file) if prompts_file else [])
     prompts = pipeline.check_prompts(prompts)
-    if len(prompts) * n > pipeline.MAX_IMAGES:
+    mine = prompts if shard is None else shard.select(prompts)
+    if len(mine) * n > pipeline.MAX_IMAGES:
         raise InputError(
-            f"{len(prompts)} prompts x {n} images: at most {pipeline.MAX_IMAGES} per call"
+            f"{len(mine)} prompts x {n} images: at most {pipeline.MAX_IMAGES} per call"
         )
     if grid:
         pipeline.check_grid(len(prompts), n, size)
     targets = pipeline.output_paths(prompts, n, output, out_dir, grid)
+    if shard is not None:
+        targets = pipeline.shard_targets(targets, shard)
     flat = [targets] if isinstance(targets, Path) else [p for row in targets for p in row]
     for path in flat:
         pipeline.image_format(path)
@@ -490,7 +556,7 @@ def generate(
             pipeline.label_index(card.get("concepts", []), p)
 
     generator = pipeline.load_generator(name, g.zoo, g.settings)
-    with _progress(g, "generating", len(prompts)) as (_, update):
+    with _progress(g, "generating", len(mine)) as (_, update):
         results, written = pipeline.generate(
             generator,
             prompts,
@@ -498,6 +564,7 @@ def generate(
             output=output,
             out_dir=out_dir,
             on_result=lambda _: update(advance=1),
+            shard=shard,
         )
     for r in results:
         if r.match is not None and not r.match.known:
@@ -521,6 +588,7 @@ def generate(
                     }
                     for r in results
                 ],
+                **({} if shard is None else {"shard": str(shard)}),
             }
         )
     else:
@@ -629,6 +697,7 @@ def train_inpainter(
         help="How a texture model copies detail: blocks (attention over source blocks) or "
         "offsets (a displacement per block, shared by its neighbours, as shift-map).",
     ),
+    devices: str = DEVICES_OPTION,
 ) -> None:
     """Train an inpainting model on a folder of photos."""
     g = _g(ctx)
@@ -653,9 +722,7 @@ def train_inpainter(
         model_options.setdefault("adv_weight", 10.0)
         model_options.setdefault("rec_loss", "lowpass")
 
-    from imgfix import runtime
-
-    runtime.setup(g.device, g.seed)
+    _setup_training(g, devices, batch_size)
     from imgfix.train import train_inpainter as run_training
 
     extra = {} if g.seed is None else {"seed": g.seed}
@@ -728,13 +795,12 @@ def train_text(
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
+    devices: str = DEVICES_OPTION,
 ) -> None:
     """Train the prompt encoder (CLIP-style text and image towers) on a text-image corpus."""
     g = _g(ctx)
     _check_training_args(data, name, logdir, resume)
-    from imgfix import runtime
-
-    runtime.setup(g.device, g.seed)
+    _setup_training(g, devices, batch_size)
     from imgfix.train_prompt import train_text_encoder
 
     summary = train_text_encoder(
@@ -773,9 +839,7 @@ def _train_generator(family: str, ctx: typer.Context, **kwargs: Any) -> None:
         from imgfix import zoo
 
         zoo.read_card(kwargs["text_encoder"], g.zoo, kind="text-encoder")
-    from imgfix import runtime
-
-    runtime.setup(g.device, g.seed)
+    _setup_training(g, kwargs.pop("devices"), kwargs["batch_size"])
     from imgfix.train_generators import train_generator
 
     summary = train_generator(
@@ -832,6 +896,7 @@ def train_vae(
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
     checkpoints: int = _CHECKPOINTS,
+    devices: str = DEVICES_OPTION,
 ) -> None:
     """Train a text-, label- or concept-conditioned VAE on a corpus."""
     options = dict(locals())
@@ -885,6 +950,7 @@ def train_cgan(
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
     checkpoints: int = _CHECKPOINTS,
+    devices: str = DEVICES_OPTION,
 ) -> None:
     """Train a text-, label- or concept-conditioned GAN on a corpus."""
     options = dict(locals())

@@ -100,6 +100,43 @@ def to_litert(model: Any, path: str | os.PathLike, weights: str = "auto") -> str
     return kind
 
 
+def convert_in_tensorflow(
+    keras_path: str | os.PathLike, path: str | os.PathLike, weights: str = "auto"
+) -> tuple[str, bool | None]:
+    """``to_litert`` and ``xnnpack_agrees`` for the ``.keras`` file at ``keras_path``, in a
+    child process on Keras's TensorFlow backend: Keras exports to LiteRT from TensorFlow only,
+    so a model trained under JAX converts there. Returns ``(weight storage, xnnpack)``."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    command = [sys.executable, "-m", "imgfix.export", str(keras_path), str(path), weights]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ExportError(lines[-1] if lines else f"the converter exited {done.returncode}")
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer["weights"], answer["xnnpack"]
+
+
+def _main(keras_path: str, path: str, weights: str) -> None:
+    """``python -m imgfix.export KERAS TFLITE WEIGHTS``: the child of ``convert_in_tensorflow``."""
+    import json
+    import sys
+
+    import keras
+
+    import imgfix.models  # noqa: F401  (registers the custom layers)
+
+    try:
+        model = keras.saving.load_model(keras_path, safe_mode=True, compile=False)
+        stored = to_litert(model, path, weights)
+    except ExportError as exc:
+        sys.exit(str(exc))
+    print(json.dumps({"weights": stored, "xnnpack": xnnpack_agrees(model, path)}))
+
+
 XNNPACK_BATCHES = (1, 6, 8, 16)
 
 
@@ -140,3 +177,9 @@ def xnnpack_agrees(model: Any, path: str | os.PathLike, repeats: int = 3) -> boo
             if np.abs(out - reference).max() > 1e-2 * (1.0 + np.abs(reference).max()):
                 return False
     return True
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(*sys.argv[1:4])

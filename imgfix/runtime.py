@@ -327,6 +327,25 @@ def load(
 # --- TensorFlow ---------------------------------------------------------------------------------
 
 
+TRAINING_BACKENDS = ("tensorflow", "jax")
+
+
+def choose_backend(backend: str) -> None:
+    """Make ``backend`` Keras's backend (``--backend``): it must be set before Keras is first
+    imported, which no command does before its options are read."""
+    if backend not in TRAINING_BACKENDS:
+        raise InputError(f"--backend {backend}: must be one of {', '.join(TRAINING_BACKENDS)}")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise ImgfixError(
+                f"--backend {backend}: Keras has already started on {keras.backend.backend()}"
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+
+
 def import_tensorflow() -> ModuleType:
     """The ``tensorflow`` module, imported without its start-up noise (no device choice)."""
     # 3 also hides the "E0000" lines that oneDNN and Grappler print for harmless fallbacks

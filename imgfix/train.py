@@ -5,12 +5,16 @@ A run lives in ``logdir`` (default ``runs/<name>``):
   checkpoint.keras   the whole training model, optimizer state included (written atomically)
   samples/           a sample grid PNG at every checkpoint (input, mask, output, truth)
   log.jsonl          one line per checkpoint: step, losses, validation figures
+  tensorboard/       the same figures and the sample grid as TensorBoard event files
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import numbers
 import signal
 import time
 from pathlib import Path
@@ -72,7 +76,8 @@ class Checkpointer:
     """Saves the training model, a sample grid and a log line, and exports the trained network.
 
     ``validate()`` returns ``(figures, grid)``: a dict of validation numbers for the log and the
-    card, and a ``uint8`` sample image (or None).
+    card, and a ``uint8`` sample image (or None). Each save also goes to TensorBoard under
+    ``logdir/tensorboard``; ``close()`` ends that event file once the run is over.
     """
 
     def __init__(self, trainer, logdir: Path, validate, export):
@@ -81,6 +86,7 @@ class Checkpointer:
         self.last_time = time.monotonic()
         self.saved_step: int | None = None
         """The step of the last checkpoint this run wrote (None: the one it started from)."""
+        self._events = None  # opened by the first save, so a run that saves nothing leaves none
 
     def save(self, logs: dict) -> dict:
         from PIL import Image
@@ -93,11 +99,15 @@ class Checkpointer:
         with atomic_path(self.path) as tmp:
             self.trainer.save(tmp)
         figures, grid = self.validate()
+        png = None
         if grid is not None:
+            buffer = io.BytesIO()
+            Image.fromarray(grid).save(buffer, format="PNG")
+            png = buffer.getvalue()
             samples = self.logdir / "samples"  # atomic_path creates it, naming it if it cannot
             for target in (samples / f"step_{step:07d}.png", samples / "latest.png"):
                 with atomic_path(target) as tmp:
-                    Image.fromarray(grid).save(tmp, format="PNG")
+                    tmp.write_bytes(png)
         entry = {
             "step": step,
             "time": time.time(),
@@ -109,7 +119,57 @@ class Checkpointer:
         atomic_write_text(log, previous + json.dumps(entry) + "\n")
         self.export(step, figures)
         self.last_time, self.saved_step = time.monotonic(), step
+        self._write_events(step, entry, png, None if grid is None else grid.shape)
         return entry
+
+    def _write_events(self, step: int, entry: dict, png: bytes | None, shape) -> None:
+        """The log line's numbers as scalars and the grid as the image "samples", at ``step``.
+
+        Event files are append-only logs that TensorBoard reads while they grow and whose
+        torn last record (a killed run) it skips, so they are not written through a temporary
+        file; a resumed run opens a new one in the same folder. Only ``tf.summary.write`` with
+        the plugins' metadata is used: ``tf.summary.scalar`` and ``image`` need the tensorboard
+        package, and nothing here depends on the Keras backend or creates a TF variable.
+        """
+        from imgfix.runtime import import_tensorflow
+
+        tf = import_tensorflow()
+        folder = self.logdir / "tensorboard"
+        try:
+            if self._events is None:
+                self._events = tf.summary.create_file_writer(str(folder))
+            with self._events.as_default():
+                scalars = tf.compat.v1.SummaryMetadata()
+                scalars.plugin_data.plugin_name = "scalars"
+                for name, value in entry.items():
+                    if name not in ("step", "time") and _is_number(value):
+                        tf.summary.write(name, tf.constant(float(value)), step, scalars)
+                if png is not None:
+                    images = tf.compat.v1.SummaryMetadata()
+                    images.plugin_data.plugin_name = "images"
+                    # The images plugin's layout: width, height, then the encoded images.
+                    tensor = tf.constant([str(shape[1]).encode(), str(shape[0]).encode(), png])
+                    tf.summary.write("samples", tensor, step, images)
+            self._events.flush()
+        except tf.errors.OpError as exc:
+            raise ImgfixError(
+                f"{folder}: cannot write TensorBoard events ({exc.message})"
+            ) from None
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard event file: the run is over."""
+        if self._events is not None:
+            from imgfix.runtime import import_tensorflow
+
+            events, self._events = self._events, None
+            # Every save flushed its events: a failing close (the error a save already
+            # reported) loses nothing and must not hide that error.
+            with contextlib.suppress(import_tensorflow().errors.OpError):
+                events.close()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def inpainter_validation(generator, val: tuple[np.ndarray, np.ndarray]):
@@ -166,13 +226,15 @@ def _progress_callback(
                 disable=quiet,
             )
             self.progress.start()
-            self.task = self.progress.add_task(
-                "train", total=total, completed=current_step(trainer), losses=""
-            )
+            self.step = current_step(trainer)
+            self.task = self.progress.add_task("train", total=total, completed=self.step, losses="")
             self.logs, self.diverged_at = {}, None
 
         def on_train_batch_end(self, batch, logs=None):
-            step = current_step(trainer)
+            # Counted here, not read from the optimizer: under JAX the model's variables hold
+            # no values between syncs, and ``self.model`` syncs them, which is for checkpoints.
+            self.step += 1
+            step = self.step
             self.logs = logs or {}
             if step % 10 == 0 or step >= total:
                 text = "  ".join(f"{k} {float(v):.4f}" for k, v in self.logs.items())
@@ -187,8 +249,9 @@ def _progress_callback(
             if step >= total or stop.requested:
                 trainer.stop_training = True
             elif due:
+                model = self.model  # syncs the variables (JAX) before they are read
                 checkpointer.save(self.logs)
-                trainer.reset_metrics()
+                model.reset_metrics()
 
         def on_train_end(self, logs=None):
             self.progress.stop()
@@ -244,9 +307,13 @@ def load_checkpoint(path: Path):
 
     check_checkpoint(path)
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:
         raise ImgfixError(f"{path}: cannot load the checkpoint ({_first_line(exc)})") from exc
+    # A compiled checkpoint keeps the XLA choice of the backend that wrote it (TensorFlow on a
+    # CPU: off, so JAX would run eagerly); None lets this backend choose again.
+    model.jit_compile = None
+    return model
 
 
 def _first_line(exc: BaseException) -> str:
@@ -281,33 +348,38 @@ def fit_with_checkpoints(
 ) -> dict:
     """Run ``trainer.fit`` up to ``total`` steps with the progress bar and scheduled checkpoints,
     then write a final checkpoint; returns its log entry."""
-    start_step = current_step(trainer)
-    logs: dict = {}
-    if start_step < total:
-        callback = _progress_callback(
-            trainer, total, checkpointer, every_steps, minutes, stop, quiet
-        )
-        trainer.fit(
-            dataset,
-            epochs=1,
-            steps_per_epoch=total - start_step,
-            callbacks=[callback],
-            verbose=0,
-            shuffle=False,  # the tf.data pipelines shuffle themselves
-        )
-        logs = callback.logs
-        if callback.diverged_at is not None:
-            bad = ", ".join(k for k, v in logs.items() if not math.isfinite(float(v)))
-            last = checkpointer.saved_step if checkpointer.saved_step is not None else start_step
-            kept = (
-                f"its checkpoint of step {last} is kept: --resume it with a lower --lr"
-                if checkpointer.path.exists()
-                else "no checkpoint was written: start again with a lower --lr"
+    try:
+        start_step = current_step(trainer)
+        logs: dict = {}
+        if start_step < total:
+            callback = _progress_callback(
+                trainer, total, checkpointer, every_steps, minutes, stop, quiet
             )
-            raise ImgfixError(
-                f"training diverged: {bad} not finite at step {callback.diverged_at}; {kept}"
+            trainer.fit(
+                dataset,
+                epochs=1,
+                steps_per_epoch=total - start_step,
+                callbacks=[callback],
+                verbose=0,
+                shuffle=False,  # the tf.data pipelines shuffle themselves
             )
-    return checkpointer.save(logs if current_step(trainer) > start_step else {})
+            logs = callback.logs
+            if callback.diverged_at is not None:
+                bad = ", ".join(k for k, v in logs.items() if not math.isfinite(float(v)))
+                last = (
+                    checkpointer.saved_step if checkpointer.saved_step is not None else start_step
+                )
+                kept = (
+                    f"its checkpoint of step {last} is kept: --resume it with a lower --lr"
+                    if checkpointer.path.exists()
+                    else "no checkpoint was written: start again with a lower --lr"
+                )
+                raise ImgfixError(
+                    f"training diverged: {bad} not finite at step {callback.diverged_at}; {kept}"
+                )
+        return checkpointer.save(logs if current_step(trainer) > start_step else {})
+    finally:
+        checkpointer.close()
 
 
 def diverged(logs: dict) -> bool:

@@ -369,17 +369,25 @@ def _write_card(path: Path, card: dict) -> None:
     atomic_write_text(path, text + "\n")
 
 
-def _write_runtime(model: Any, name: str, zoo: str | os.PathLike | None, weights: str) -> dict:
-    """Convert ``model`` to the staged ``<name>.tflite`` (see ``_commit``); the card's runtime
-    entry."""
-    from imgfix.export import to_litert, xnnpack_agrees
+def _write_runtime(
+    model: Any, name: str, zoo: str | os.PathLike | None, weights: str, keras_file: Path
+) -> dict:
+    """Convert ``model`` (saved at ``keras_file``) to the staged ``<name>.tflite`` (see
+    ``_commit``); the card's runtime entry. Off TensorFlow, the file converts in a TensorFlow
+    child process."""
+    import keras
+
+    from imgfix.export import convert_in_tensorflow, to_litert, xnnpack_agrees
 
     path = _runtime_path(name, zoo)
     with _stage(path) as tmp:
-        stored = to_litert(model, tmp, weights)
+        if keras.backend.backend() == "tensorflow":
+            stored = to_litert(model, tmp, weights)
+            xnnpack = xnnpack_agrees(model, tmp)
+        else:
+            stored, xnnpack = convert_in_tensorflow(keras_file, tmp, weights)
         sha = _sha256(tmp)
         size = tmp.stat().st_size
-        xnnpack = xnnpack_agrees(model, tmp)
     return {
         **({"xnnpack": False} if xnnpack is False else {}),
         "format": "litert",
@@ -487,7 +495,7 @@ def save_model(
         with _stage(path) as tmp:
             model.save(tmp)
             sha = _sha256(tmp)
-        runtime = _write_runtime(model, name, zoo, weights)
+        runtime = _write_runtime(model, name, zoo, weights, _staged(path))
         full = {"name": name, **card}
         full.setdefault("params", int(model.count_params()))
         full.update(
@@ -507,7 +515,7 @@ def export_runtime(name: str, zoo: str | os.PathLike | None = None, weights: str
     card; returns the card. Raises ``ExportError`` if it does not convert."""
     model, card = load_model(name, zoo)
     with _dropped_on_failure(name, zoo, [_runtime_path(name, zoo)]):
-        card["runtime"] = _write_runtime(model, name, zoo, weights)
+        card["runtime"] = _write_runtime(model, name, zoo, weights, _paths(name, zoo)[0])
         _commit(name, zoo, card, [_runtime_path(name, zoo)])
     return card
 
@@ -630,7 +638,7 @@ def _import_runtime(
         return {**entry, "file": _runtime_path(name, zoo).name}
     model = _load_keras(copied, str(src))
     try:
-        return _write_runtime(model, name, zoo, "auto")
+        return _write_runtime(model, name, zoo, "auto", copied)
     except ExportError as exc:
         return {"error": f"no LiteRT file: {exc}"}
 

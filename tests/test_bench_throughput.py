@@ -143,7 +143,9 @@ def test_the_default_cgan_has_no_encoder_and_the_shipped_one_keeps_the_vaes():
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "throughput.json"
-    return tp.main(["--quick", "--json", str(path)]), path
+    # one backend, in this process; without --backend, each backend runs this same command
+    # with --backend in a child (the table: test_backend_table_puts_the_backends_side_by_side)
+    return tp.main(["--quick", "--backend", "tensorflow", "--json", str(path)]), path
 
 
 def test_quick_run_measures_ours_and_the_reference(quick):
@@ -152,6 +154,7 @@ def test_quick_run_measures_ours_and_the_reference(quick):
     settings = results["settings"]
     assert settings["steps"] == 2 and settings["backend"] == "tensorflow"
     assert settings["command"].startswith("python -m bench.throughput --quick")
+    assert "by_backend" not in results  # one backend asked for: no children
     (row,) = results["models"]
     assert row["name"] == tp.QUICK and row["batch_size"] == 64 and row["image_size"] == 48
     assert row["images_per_s"] > 0 and row["reference_images_per_s"] > 0
@@ -165,6 +168,19 @@ def test_quick_run_measures_ours_and_the_reference(quick):
         keras_io.vae_encoder(48, 3).count_params() + keras_io.vae_decoder(48, 3).count_params()
     )
     assert row["reference_params"] == reference
+
+
+def test_backend_table_puts_the_backends_side_by_side(quick):
+    results, _ = quick
+    row = results["models"][0]
+    jax = {"settings": {**results["settings"], "backend": "jax"}}
+    jax["models"] = [{**row, "images_per_s": 2 * row["images_per_s"]}]
+    merged = {**results, "by_backend": {"tensorflow": results, "jax": jax}}
+    table = tp.backend_markdown(merged["by_backend"])
+    ours = row["images_per_s"]
+    assert f"| {tp.QUICK} | {ours:.1f} | {2 * ours:.1f} | 2.00 |" in table.splitlines()
+    assert table.splitlines()[0].startswith("| model | tensorflow images/s | jax images/s")
+    assert table in tp.markdown(merged)  # the page shows it under the main table
 
 
 def test_markdown_has_a_row_per_model_and_the_method(quick):

@@ -63,53 +63,45 @@ class FeatureMatchingGAN(InpaintingGAN):
         for name in EXTRA_METRICS:
             self.trackers[name] = keras.metrics.Mean(name=name)
 
-    def train_step(self, data):
-        import tensorflow as tf  # the gradient tapes are the backend-specific piece
+    def trains_critic(self) -> bool:
+        return True  # feature matching needs a critic that learns, whatever adv_weight is
 
+    def player_losses(self, data, input_gradient):
         image, mask = (ops.convert_to_tensor(x) for x in data)
         d = self.discriminator
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator([image, mask], training=True)
-            *real_features, real_score = d(image, training=True)
-            # R1 on a quarter of the batch: its double backward through the critic was a
-            # quarter of the step's time on the whole batch, and it is only a regulariser.
-            some = image[: ops.maximum(ops.shape(image)[0] // 4, 1)]
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(some)
-                some_sum = ops.sum(d(some, training=True)[-1])
-            slope = r1_tape.gradient(some_sum, some)
-            r1 = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
-            *fake_features, fake_score = d(fake, training=True)
-            hole = fake_patches(mask)
-            # The hole is a minority of the patches: weighted by area, the critic did best by
-            # calling everything real (measured: 100% of hole patches called real at step 240),
-            # and then it teaches the generator nothing. So hole and known patches of the fill
-            # weigh as much as each other, and together as much as the real image.
-            d_loss = (
-                ops.mean(ops.softplus(-real_score))
-                + 0.5 * _masked_mean(ops.softplus(fake_score), hole)
-                + 0.5 * _masked_mean(ops.softplus(-fake_score), 1.0 - hole)
-                + 0.5 * self.r1_gamma * r1
+        fake = self.generator([image, mask], training=True)
+        *real_features, real_score = d(image, training=True)
+        # R1 on a quarter of the batch: its double backward through the critic was a quarter
+        # of the step's time on the whole batch, and it is only a regulariser.
+        batch = ops.shape(image)[0]  # static under JAX, a tensor in a TensorFlow graph
+        some = image[: max(batch // 4, 1) if isinstance(batch, int) else ops.maximum(batch // 4, 1)]
+        slope = input_gradient(lambda x: d(x, training=True)[-1], some)
+        r1 = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
+        *fake_features, fake_score = d(fake, training=True)
+        hole = fake_patches(mask)
+        # The hole is a minority of the patches: weighted by area, the critic did best by
+        # calling everything real (measured: 100% of hole patches called real at step 240),
+        # and then it teaches the generator nothing. So hole and known patches of the fill
+        # weigh as much as each other, and together as much as the real image.
+        d_loss = (
+            ops.mean(ops.softplus(-real_score))
+            + 0.5 * _masked_mean(ops.softplus(fake_score), hole)
+            + 0.5 * _masked_mean(ops.softplus(-fake_score), 1.0 - hole)
+            + 0.5 * self.r1_gamma * r1
+        )
+        adv = ops.mean(ops.softplus(-fake_score))
+        fm = ops.mean(
+            ops.stack(
+                [
+                    ops.mean(ops.square(f - ops.stop_gradient(r)))
+                    for f, r in zip(fake_features, real_features, strict=True)
+                ]
             )
-            adv = ops.mean(ops.softplus(-fake_score))
-            fm = ops.mean(
-                ops.stack(
-                    [
-                        ops.mean(ops.square(f - ops.stop_gradient(r)))
-                        for f, r in zip(fake_features, real_features, strict=True)
-                    ]
-                )
-            )
-            rec = hole_loss(image, fake, mask, self.rec_loss)
-            texture = texture_loss(image, fake, mask) if self.texture_weight else 0.0
-            g_loss = (
-                rec + self.texture_weight * texture + self.adv_weight * adv + self.fm_weight * fm
-            )
-        d_vars = d.trainable_variables
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
-        return self._update(
+        )
+        rec = hole_loss(image, fake, mask, self.rec_loss)
+        texture = texture_loss(image, fake, mask) if self.texture_weight else 0.0
+        g_loss = rec + self.texture_weight * texture + self.adv_weight * adv + self.fm_weight * fm
+        figures = dict(
             rec=rec,
             adv=adv,
             d_loss=d_loss,
@@ -124,10 +116,7 @@ class FeatureMatchingGAN(InpaintingGAN):
             d_fake_hole=_masked_mean(fake_score, hole),
             d_fake_known=_masked_mean(fake_score, 1.0 - hole),
         )
-
-    def test_step(self, data):
-        values = super().test_step(data)
-        return {k: v for k, v in values.items() if k not in EXTRA_METRICS}
+        return g_loss, d_loss, figures
 
     def get_config(self):
         return {**super().get_config(), "fm_weight": self.fm_weight, "r1_gamma": self.r1_gamma}

@@ -13,6 +13,7 @@ import keras
 from keras import layers, ops
 
 from imgfix.models.layers import FiLM, diff_augment
+from imgfix.models.two_player import TwoPlayerModel
 
 BASE_SIZE = 6
 """The generator starts from a 6 x 6 grid and doubles it, so sizes are 6 * 2**k (24, 48, 96)."""
@@ -114,7 +115,7 @@ def ema_decay(step, decay: float = 0.999):
 
 
 @keras.saving.register_keras_serializable(package="imgfix")
-class ConditionalGAN(keras.Model):
+class ConditionalGAN(TwoPlayerModel):
     """Trains a text-conditioned generator with:
 
     * hinge loss, spectral normalisation (in the discriminator) and Adam(beta_1=0);
@@ -125,7 +126,7 @@ class ConditionalGAN(keras.Model):
       ``x`` (L1, weight ``rec_weight``) and the encoder is kept near the prior by a KL term;
     * an EMA copy of the generator's weights, warmed up, which is the exported generator.
 
-    ``train_step`` uses TensorFlow's gradient tape; it is the only backend-specific piece.
+    The step itself is the backend's (``TwoPlayerModel``); this class says what is minimised.
     """
 
     def __init__(
@@ -161,7 +162,7 @@ class ConditionalGAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
         # Build optimizer slots now: loading a checkpoint into unbuilt optimizers drops their state.
-        self.g_optimizer.build(self._g_variables())
+        self.g_optimizer.build(self.generator_variables())
         self.d_optimizer.build(self.discriminator.trainable_variables)
         # The critic's health: mean scores, and how often it is right (real > 0, fake and
         # mismatched < 0). A critic that learns sits at 80-95 % on reals; one stuck at chance
@@ -172,17 +173,9 @@ class ConditionalGAN(keras.Model):
         names += ["rec_l1", "kl"] if encoder is not None else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
-    def _g_variables(self) -> list:
+    def generator_variables(self) -> list:
         extra = self.encoder.trainable_variables if self.encoder is not None else []
         return self.generator.trainable_variables + extra
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    @property
-    def step(self) -> int:
-        return int(keras.ops.convert_to_numpy(self.g_optimizer.iterations))
 
     def call(self, inputs, training=False):
         return self.ema_generator(inputs, training=training)
@@ -193,58 +186,48 @@ class ConditionalGAN(keras.Model):
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         return mean + ops.exp(0.5 * log_var) * noise, mean, log_var
 
-    def train_step(self, data):
-        import tensorflow as tf  # the gradient tape is the one backend-specific piece
+    def moving_averages(self):
+        decay = ema_decay(self.g_optimizer.iterations, self.ema)
+        return self.ema_generator.weights, self.generator.weights, decay
 
+    def player_losses(self, data, input_gradient):
         image, cond = data
         batch = ops.shape(image)[0]
         z = keras.random.normal((batch, self.z_dim), seed=self.seed_generator)
         mismatched = ops.roll(cond, 1, axis=0)
         values = {}
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator([z, cond], training=True)
-            d = self.discriminator
+        fake = self.generator([z, cond], training=True)
+        d = self.discriminator
+        cutout = 0.5 if self.augment == "diffaugment" else 0.0
 
-            cutout = 0.5 if self.augment == "diffaugment" else 0.0
+        def score(x, c):
+            x = diff_augment(x, self.seed_generator, cutout=cutout)
+            return d([x, c], training=True)
 
-            def score(x, c):
-                x = diff_augment(x, self.seed_generator, cutout=cutout)
-                return d([x, c], training=True)
-
-            real_score, r1 = score(image, cond), 0.0
-            if self.r1_gamma:
-                # R1 (Mescheder et al. 2018): the critic's gradient at the real images, squared.
-                with tf.GradientTape() as r1_tape:
-                    r1_tape.watch(image)
-                    plain_score = ops.sum(d([image, cond], training=True))
-                slope = r1_tape.gradient(plain_score, image)
-                r1 = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
-                values["r1"] = r1
-            fake_score = score(fake, cond)
-            mismatch_score = score(image, mismatched)
-            w = self.mismatch_weight
-            d_loss = (
-                ops.mean(ops.relu(1.0 - real_score))
-                + (1 - w) * ops.mean(ops.relu(1.0 + fake_score))
-                + w * ops.mean(ops.relu(1.0 + mismatch_score))
-                + 0.5 * self.r1_gamma * r1
-            )
-            g_adv = -ops.mean(fake_score)
-            g_loss = g_adv
-            if self.encoder is not None:
-                z_real, mean, log_var = self._encode(image, cond)
-                rebuilt = self.generator([z_real, cond], training=True)
-                rec = ops.mean(ops.abs(rebuilt - image))
-                kl = kl_divergence(mean, log_var)
-                g_loss = g_loss + self.rec_weight * rec + self.kl_weight * kl
-                values.update(rec_l1=rec, kl=kl)
-        d_vars = d.trainable_variables
-        g_vars = self._g_variables()
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=True))
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
-        decay = ema_decay(self.g_optimizer.iterations, self.ema)
-        for avg, var in zip(self.ema_generator.weights, self.generator.weights, strict=True):
-            avg.assign(decay * avg + (1.0 - decay) * var)
+        real_score, r1 = score(image, cond), 0.0
+        if self.r1_gamma:
+            # R1 (Mescheder et al. 2018): the critic's gradient at the real images, squared.
+            slope = input_gradient(lambda x: d([x, cond], training=True), image)
+            r1 = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
+            values["r1"] = r1
+        fake_score = score(fake, cond)
+        mismatch_score = score(image, mismatched)
+        w = self.mismatch_weight
+        d_loss = (
+            ops.mean(ops.relu(1.0 - real_score))
+            + (1 - w) * ops.mean(ops.relu(1.0 + fake_score))
+            + w * ops.mean(ops.relu(1.0 + mismatch_score))
+            + 0.5 * self.r1_gamma * r1
+        )
+        g_adv = -ops.mean(fake_score)
+        g_loss = g_adv
+        if self.encoder is not None:
+            z_real, mean, log_var = self._encode(image, cond)
+            rebuilt = self.generator([z_real, cond], training=True)
+            rec = ops.mean(ops.abs(rebuilt - image))
+            kl = kl_divergence(mean, log_var)
+            g_loss = g_loss + self.rec_weight * rec + self.kl_weight * kl
+            values.update(rec_l1=rec, kl=kl)
         values.update(
             d_loss=d_loss,
             g_adv=g_adv,
@@ -255,13 +238,7 @@ class ConditionalGAN(keras.Model):
             d_fake_acc=ops.mean(ops.cast(fake_score < 0, "float32")),
             d_mismatch_acc=ops.mean(ops.cast(mismatch_score < 0, "float32")),
         )
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    def get_compile_config(self):
-        # The optimizers are part of the model's own config; there is nothing to re-compile.
-        return None
+        return g_loss, d_loss, values
 
     def get_config(self):
         nested = ("generator", "discriminator", "encoder", "g_optimizer", "d_optimizer")

@@ -14,6 +14,7 @@ from keras import layers, ops
 
 from imgfix.models.layers import Composite, PushPullFill, Upsample
 from imgfix.models.texture import DETAIL_SIGMA, blur, texture_loss
+from imgfix.models.two_player import TwoPlayerModel
 
 MULTIPLE = 16  # height and width must be multiples of this (three stride-2 stages, with slack)
 
@@ -102,7 +103,7 @@ def hole_loss(truth, prediction, mask, kind: str):
 
 
 @keras.saving.register_keras_serializable(package="imgfix")
-class InpaintingGAN(keras.Model):
+class InpaintingGAN(TwoPlayerModel):
     """Trains the generator with a reconstruction loss over the hole plus a hinge adversarial
     loss.
 
@@ -144,62 +145,28 @@ class InpaintingGAN(keras.Model):
             for name in ("rec", "adv", "d_loss", "texture", "psnr")
         }
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    @property
-    def step(self) -> int:
-        return int(self.g_optimizer.iterations.numpy())
-
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
-    def _update(self, **values):
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+    def trains_critic(self) -> bool:
+        return self.adv_weight > 0  # without it the critic is neither run nor trained
 
-    def train_step(self, data):
-        import tensorflow as tf  # the gradient tape is the one backend-specific piece
-
+    def player_losses(self, data, input_gradient):
         image, mask = data
-        adversarial = self.adv_weight > 0  # without it the critic is neither run nor trained
-        # One generator pass serves both players: the critic's tape sees its own weights only.
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generator([image, mask], training=True)
-            rec = hole_loss(image, fake, mask, self.rec_loss)
-            texture = texture_loss(image, fake, mask) if self.texture_weight else 0.0
-            g_loss = rec + self.texture_weight * texture
-            adv = d_loss = 0.0
-            if adversarial:
-                real_score = self.discriminator([image, mask], training=True)
-                fake_score = self.discriminator([fake, mask], training=True)
-                d_loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
-                adv = -ops.mean(fake_score)
-                g_loss = g_loss + self.adv_weight * adv
-        if adversarial:
-            d_vars = self.discriminator.trainable_variables
-            d_grads = d_tape.gradient(d_loss, d_vars)
-            self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=True))
-        return self._update(
-            rec=rec, adv=adv, d_loss=d_loss, texture=texture, psnr=hole_psnr(image, fake, mask)
-        )
-
-    def test_step(self, data):
-        image, mask = data
-        fake = self.generator([image, mask], training=False)
+        # One generator pass serves both players: each player's gradient sees its own weights.
+        fake = self.generator([image, mask], training=True)
         rec = hole_loss(image, fake, mask, self.rec_loss)
-        texture = texture_loss(image, fake, mask)
-        return self._update(
-            rec=rec, adv=0.0, d_loss=0.0, texture=texture, psnr=hole_psnr(image, fake, mask)
-        )
-
-    def get_compile_config(self):
-        # The optimizers are part of the model's own config; there is nothing to re-compile.
-        return None
+        texture = texture_loss(image, fake, mask) if self.texture_weight else 0.0
+        g_loss = rec + self.texture_weight * texture
+        adv = d_loss = 0.0
+        if self.trains_critic():
+            real_score = self.discriminator([image, mask], training=True)
+            fake_score = self.discriminator([fake, mask], training=True)
+            d_loss = ops.mean(ops.relu(1.0 - real_score)) + ops.mean(ops.relu(1.0 + fake_score))
+            adv = -ops.mean(fake_score)
+            g_loss = g_loss + self.adv_weight * adv
+        figures = dict(rec=rec, adv=adv, d_loss=d_loss, texture=texture)
+        return g_loss, d_loss, {**figures, "psnr": hole_psnr(image, fake, mask)}
 
     def get_config(self):
         return {

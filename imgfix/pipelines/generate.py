@@ -20,6 +20,7 @@ from PIL import Image
 
 from imgfix import runtime
 from imgfix.errors import ImgfixError, InputError
+from imgfix.pipelines.shard import Shard
 
 DEFAULT_GENERATOR = "emoji-cgan"
 SHOWCASE_PROMPTS = (
@@ -309,6 +310,14 @@ def output_paths(
     return paths
 
 
+def shard_targets(targets: list[list[Path]] | Path, shard: Shard) -> list[list[Path]]:
+    """The rows of ``output_paths`` that ``shard``'s prompts write, named as in the whole run;
+    an InputError for a grid, one image of every prompt."""
+    if isinstance(targets, Path):
+        raise InputError(f"--shard {shard}: not with --grid, one image of every prompt")
+    return shard.select(targets)
+
+
 def save_picture(im: Image.Image, path: Path) -> None:
     from imgfix.io import atomic_path
 
@@ -325,9 +334,16 @@ def generate(
     output: Path | None = None,
     out_dir: Path | None = None,
     on_result: Callable[[Generated], None] | None = None,
+    shard: Shard | None = None,
 ) -> tuple[list[Generated], list[Path]]:
-    """Generate ``options.n`` images per prompt and write them; returns results and paths."""
+    """Generate ``options.n`` images per prompt and write them; returns results and paths.
+
+    ``shard``: only its share of ``prompts`` (``pipelines.shard``). Names come from every
+    prompt's place among all of them and the noise from the seed alone, so each file is the one
+    the whole run writes."""
     targets = output_paths(prompts, options.n, output, out_dir, options.grid)
+    if shard is not None:
+        targets, prompts = shard_targets(targets, shard), shard.select(prompts)
     results = []
     for prompt in prompts:
         result = generator.sample(prompt, options)

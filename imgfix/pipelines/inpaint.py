@@ -22,6 +22,7 @@ from PIL import Image
 
 from imgfix import io, masks, runtime
 from imgfix.errors import ImgfixError, InputError
+from imgfix.pipelines.shard import Shard
 
 # Context around a hole region, in pixels: at least MIN_MARGIN (enough for thin scratches and
 # the network's receptive field, and cheap), growing to MARGIN_FRACTION of the region's short
@@ -413,12 +414,14 @@ def inpaint_batch(
     out_dir: str | Path | None,
     options: InpaintOptions | None = None,
     on_result: Callable[[InpaintResult], None] | None = None,
+    shard: Shard | None = None,
 ) -> list[InpaintResult]:
     """Inpaint many images, each with ``mask`` (one file for all) or its namesake in ``mask``
     (a directory, matched by file stem). Outputs go to ``out_dir`` (created), or next to inputs.
 
     One bad file does not stop the batch: its failure is recorded and the rest go on.
-    ``on_result`` is called after each image, e.g. to advance a progress bar.
+    ``on_result`` is called after each image, e.g. to advance a progress bar. ``shard``: only
+    its share of ``images`` (``pipelines.shard``), each written as the whole batch writes it.
     """
     options = options or InpaintOptions()
     mask = Path(mask)
@@ -434,6 +437,9 @@ def inpaint_batch(
 
     results: list[InpaintResult] = []
     written: dict[Path, Path] = {}  # output -> input, to catch two inputs with one output name
+    # Outputs of other shards' images, claimed unseen (as if written): two shards must never
+    # race for one file, and the first image to want a name keeps it, as in the whole batch.
+    elsewhere: dict[Path, Path] = {}
 
     def report(result: InpaintResult) -> None:
         results.append(_settled(result))
@@ -443,9 +449,12 @@ def inpaint_batch(
     # One writer thread encodes image k while image k + 1 is filled; at most one write waits.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imgfix-write") as writer:
         queued: InpaintResult | None = None
-        for raw in images:
+        for index, raw in enumerate(images):
             image = Path(raw)
             output = default_output(image, out_dir)
+            if shard is not None and not shard.owns(index):
+                elsewhere.setdefault(output.resolve(), image)
+                continue
             image_mask: Path | None = mask
             start = time.perf_counter()
             try:
@@ -462,6 +471,9 @@ def inpaint_batch(
                 previous = written.get(output.resolve())
                 if previous is not None:
                     raise InputError(f"{output}: already written for {previous} in this batch")
+                previous = elsewhere.get(output.resolve())
+                if previous is not None:
+                    raise InputError(f"{output}: the output of {previous}, in another shard")
                 result = inpaint_file(inpainter, image, image_mask, output, options, writer=writer)
                 written[output.resolve()] = image
             except (ImgfixError, OSError, ValueError) as exc:
