@@ -31,7 +31,7 @@ from imgfix.data.captions import read_corpus
 from imgfix.data.tokens import tokenize
 
 PROBES = ("cat", "猫", "Katze", "a dog", "voiture", "pizza", "Herz", "rocket", "árbol")
-HOLDOUT_EVERY = 10  # imgfix.train_prompt.split_texts holds out the same captions
+HOLDOUT_EVERY = 10  # imgfix.training.prompt.split_texts holds out the same captions
 
 
 def _embed(encoder, texts: list[str], kind: str) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Training curves: the validation figures of one or more runs against the step count.
 
-Each run's ``log.jsonl`` (written by ``imgfix.train.Checkpointer``, one line per checkpoint)
-gives one line per figure. Runs resumed many times keep one log, so a campaign's whole
+Each run's ``log.jsonl`` (written by ``imgfix.training.checkpoints.Checkpointer``, a line per
+checkpoint) gives one line per figure. Runs resumed many times keep one log, so a campaign's whole
 history is one curve.
 
     python -m bench.curves runs/texture-inpainter runs/texture-inpainter-w15 \

@@ -4,7 +4,7 @@ keras.io reference model of the same kind built in the same process at the same 
     python -m bench.throughput [--json outputs/throughput.json] [--steps 12] [--warmup 2]
     python -m bench.throughput --backend jax ...   # one backend only (default: each installed)
 
-Each training model is built and compiled as its trainer does (``imgfix/train*.py``) and run by
+Each training model is built and compiled as its trainer does (``imgfix/training/``) and run by
 ``fit`` on synthetic in-memory batches of the shapes its trainer feeds (random pixels, masks from
 ``imgfix.masks.training_masks``, unit condition vectors, token ids), so no corpus is needed and
 the input pipeline is left out. Images per second = batch x ``--steps`` / the seconds those
@@ -75,7 +75,7 @@ def build_inpainter() -> keras.Model:
     """``imgfix train inpainter`` (and ``make train-inpainter``) at its defaults."""
     import keras
 
-    from imgfix.train import build_inpainting_trainer
+    from imgfix.training.inpainter import build_inpainting_trainer
 
     keras.utils.set_random_seed(SEED)
     return build_inpainting_trainer()
@@ -85,7 +85,7 @@ def build_vae(z_dim: int = 16) -> keras.Model:
     """``make train-vae``: the conditional VAE with ``--z-dim 16 --kl-weight 10``."""
     import keras
 
-    from imgfix.train_generators import build_trainer
+    from imgfix.training.generators import build_trainer
 
     keras.utils.set_random_seed(SEED)
     return build_trainer(
@@ -100,7 +100,7 @@ def build_cgan(init_from_vae: bool = False) -> keras.Model:
     ``--kl-weight 0.05``."""
     import keras
 
-    from imgfix.train_generators import build_trainer
+    from imgfix.training.generators import build_trainer
 
     keras.utils.set_random_seed(SEED)
     if init_from_vae:
@@ -112,7 +112,7 @@ def build_prompt_encoder() -> keras.Model:
     """``make train-text``: the CLIP-style n-gram text tower and image tower."""
     import keras
 
-    from imgfix.train_prompt import build_prompt_trainer
+    from imgfix.training.prompt import build_prompt_trainer
 
     keras.utils.set_random_seed(SEED)
     return build_prompt_trainer("ngram", COND_DIM)

@@ -65,6 +65,34 @@ def _widened(model: Any) -> Any:
     return copy
 
 
+def in_float32(model: Any) -> Any:
+    """``model`` computing in float32, with the same weights: a model trained with
+    ``--precision mixed`` computes in bfloat16 (its weights are float32 already); the zoo and
+    LiteRT get its float32 twin. A float32 model comes back as it is."""
+    import keras
+
+    def mixed(layer: Any) -> bool:
+        return layer.dtype_policy.compute_dtype != layer.dtype_policy.variable_dtype
+
+    if not any(mixed(layer) for layer in model._flatten_layers(include_self=False)):
+        return model
+
+    def float32(layer: Any) -> Any:
+        config = layer.get_config()
+        if mixed(layer):
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # what layers build inside themselves, too
+    try:
+        copy = keras.models.clone_model(model, clone_function=float32, recursive=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _reason(exc: BaseException) -> str:
     """The converter's error in one line: the op it could not map, when it names one."""
     text = str(exc)

@@ -447,5 +447,29 @@ def device_info(zoo: str | os.PathLike | None = None, settings: Settings | None 
         "devices": [d.name for d in tf.config.list_physical_devices("CPU")]
         + [_gpu_name(tf, g) for g in gpus],
         "device": _gpu_name(tf, visible[0]) if visible else "CPU",
+        "training": training_info(),
         "zoo": str(model_zoo.zoo_dir(zoo)),
+    }
+
+
+def training_info() -> dict:
+    """What ``imgfix train`` would run on: the Keras backend (``--backend``), its devices
+    (``--devices all`` takes them all) and the precision (``--precision``)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = [f"{d.platform}:{d.id}" for d in jax.local_devices()]
+        version = jax.__version__
+    else:
+        tf = import_tensorflow()
+        devices = [d.name for d in tf.config.get_visible_devices()]
+        version = tf.__version__
+    return {
+        "backend": backend,
+        "backend_version": version,
+        "devices": devices,
+        "precision": keras.config.dtype_policy().name,
     }

@@ -152,7 +152,7 @@ def _tokenizer(value: Any) -> bool:
 
 
 CONDITIONS = ("text", "label", "concept")
-"""What a generator is conditioned on (``train_generators``)."""
+"""What a generator is conditioned on (``imgfix.training.generators``)."""
 
 # kind -> (field, required, test, what it must be); "a.b" is field b of object a.
 CARD_FIELDS: dict[str, list[tuple[str, bool, Any, str]]] = {
@@ -488,6 +488,9 @@ def save_model(
     are filled in. ``weights`` is the ``.tflite`` weight storage (``export.WEIGHTS``). Returns
     the ``.keras`` path. A model that does not convert to LiteRT's builtin ops raises
     ``ExportError``, and the zoo keeps its previous entry."""
+    from imgfix.export import in_float32
+
+    model = in_float32(model)  # trained with --precision mixed: the zoo's copy is float32
     path, _ = _paths(name, zoo)
     files = [path, _runtime_path(name, zoo)]
     _finish(name, zoo)

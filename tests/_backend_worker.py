@@ -99,7 +99,7 @@ def _optimizer_sum(model) -> float:
 def main(folder: Path, steps: int, other: str | None, devices: int = 1) -> None:
     import time
 
-    from imgfix.train import load_checkpoint  # what --resume loads with
+    from imgfix.training.checkpoints import load_checkpoint  # what --resume loads with
 
     backend = keras.backend.backend()
     fix_noise()

@@ -36,7 +36,7 @@ import imgfix.cli  # noqa: E402
 import imgfix.data.inpainting  # noqa: E402
 import imgfix.export  # noqa: E402, F401
 import imgfix.models  # noqa: E402, F401
-import imgfix.train  # noqa: E402
+import imgfix.training.inpainter  # noqa: E402, F401
 from imgfix import io, zoo  # noqa: E402
 
 
@@ -57,7 +57,8 @@ def _entry_model():
 
 def save_loop(job: dict) -> None:
     from imgfix.data.inpainting import list_images, load_photos, validation_set
-    from imgfix.train import Checkpointer, build_inpainting_trainer, load_checkpoint, sample_grid
+    from imgfix.training.checkpoints import Checkpointer, load_checkpoint
+    from imgfix.training.inpainter import build_inpainting_trainer, sample_grid
 
     run, folder, name = Path(job["run"]), Path(job["zoo"]), job["name"]
     checkpoint = run / "checkpoint.keras"

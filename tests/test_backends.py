@@ -42,7 +42,7 @@ def _build_inits(folder: Path) -> None:
         build_generator,
         build_patch_discriminator,
     )
-    from imgfix.train_prompt import build_prompt_trainer
+    from imgfix.training.prompt import build_prompt_trainer
 
     keras.utils.set_random_seed(0)
     models = {
@@ -116,7 +116,7 @@ def test_first_steps_give_the_same_losses_on_both_backends(runs, kind):
 def test_a_checkpoint_resumes_under_the_other_backend(runs, kind):
     import keras
 
-    from imgfix.train import load_checkpoint
+    from imgfix.training.checkpoints import load_checkpoint
 
     # TensorFlow -> JAX: the JAX worker trained from the TensorFlow-written init file, and
     # loaded the TensorFlow run's checkpoint with its step count and optimizer state.

@@ -102,7 +102,7 @@ def _cli_default(command, option: str):
 
 
 def test_cases_use_the_training_commands_defaults():
-    from imgfix import cli
+    from imgfix.cli import train as cli
 
     by_name = {c.name: c for c in tp.cases()}
     commands = {
@@ -126,7 +126,7 @@ def _trainable(*models) -> int:
 
 
 def test_the_default_cgan_has_no_encoder_and_the_shipped_one_keeps_the_vaes():
-    from imgfix import cli
+    from imgfix.cli import train as cli
 
     plain = tp.build_cgan()
     assert plain.encoder is None

@@ -358,6 +358,8 @@ def test_inpaint_and_generate_on_litert_never_import_tensorflow(tmp_path, files)
 
 def test_device_info(tiny_zoo, tiny_model):
     """In-process (TensorFlow is already loaded for the tiny model), so it costs nothing."""
+    import keras
+
     from imgfix import runtime
 
     details = runtime.device_info(tiny_zoo, runtime.Settings(device="cpu"))
@@ -366,5 +368,13 @@ def test_device_info(tiny_zoo, tiny_model):
     assert details["threads"] == runtime.cpu_count()
     assert details["tensorflow"] and details["keras"] and details["imgfix"]
     assert any("CPU" in device for device in details["devices"])
+    training = details["training"]  # what `imgfix train` runs on: this process's Keras
+    assert training["backend"] == "tensorflow" and training["precision"] == "float32"
+    assert any("CPU" in device for device in training["devices"])
+    keras.config.set_dtype_policy("mixed_bfloat16")  # as --precision mixed sets it
+    try:
+        assert runtime.training_info()["precision"] == "mixed_bfloat16"
+    finally:
+        keras.config.set_dtype_policy("float32")
     with pytest.raises(InputError, match="--device tpu"):
         runtime.setup("tpu")

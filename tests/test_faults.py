@@ -375,7 +375,7 @@ def test_a_truncated_checkpoint_on_resume_is_named_at_once(tmp_path):
 
 
 def test_a_truncated_real_checkpoint_fails_to_load_naming_it(tiny_model, tmp_path):
-    from imgfix.train import load_checkpoint
+    from imgfix.training.checkpoints import load_checkpoint
 
     path = tmp_path / "checkpoint.keras"
     tiny_model[0].save(path)
@@ -395,7 +395,7 @@ class _Trainer:
 
 
 def test_a_checkpoint_that_cannot_be_written_names_it_and_keeps_the_last(tmp_path, monkeypatch):
-    from imgfix.train import Checkpointer
+    from imgfix.training.checkpoints import Checkpointer
 
     checkpoint = tmp_path / "checkpoint.keras"
     checkpoint.write_bytes(b"checkpoint at step 6")
@@ -500,7 +500,7 @@ def test_awkward_names_find_their_masks_and_come_back_byte_for_byte_in_json(phot
 
 
 def test_a_corrupt_card_on_resume_is_named(tmp_path):
-    from imgfix.train import previous_card
+    from imgfix.training.checkpoints import previous_card
 
     (tmp_path / "m.json").write_text('{"name": "m", ')
     with pytest.raises(InputError, match=r"m\.json: card is not valid JSON"):

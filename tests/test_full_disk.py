@@ -256,7 +256,8 @@ def _small_inpainter():
 def test_checkpoints_on_a_full_disk(disk):
     if disk is None:
         return  # it ran, and passed, in a user namespace
-    from imgfix.train import Checkpointer, build_inpainting_trainer, load_checkpoint
+    from imgfix.training.checkpoints import Checkpointer, load_checkpoint
+    from imgfix.training.inpainter import build_inpainting_trainer
 
     trainer = build_inpainting_trainer(filters=4)
     run = disk.root / "run"

@@ -25,7 +25,7 @@ from test_cli import HEAVY, assert_error
 
 from imgfix.errors import InputError
 from imgfix.pipelines import generate as pipeline
-from imgfix.train_prompt import split_texts
+from imgfix.training.prompt import split_texts
 
 SIZE = 24  # the generators' side
 ENCODER, VAE, CGAN, LABELS, CONCEPTS_VAE = "enc", "vae", "cgan", "labels", "concepts"
@@ -156,8 +156,8 @@ def make_corpora(root: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict:
-    from imgfix.train_generators import train_generator
-    from imgfix.train_prompt import train_text_encoder
+    from imgfix.training.generators import train_generator
+    from imgfix.training.prompt import train_text_encoder
 
     root = tmp_path_factory.mktemp("generate")
     folders, captioned = make_corpora(root)
@@ -283,7 +283,7 @@ def _class_colours(images: np.ndarray) -> np.ndarray:
 def test_label_models_learn_what_each_class_looks_like(trained, tmp_path):
     """On a user's class folders (--condition label), the VAE and then the VAE-GAN started from
     it draw each class in its own colour: the output depends on the label, not only on z."""
-    from imgfix.train_generators import train_generator
+    from imgfix.training.generators import train_generator
 
     zoo, runs = tmp_path / "zoo", tmp_path / "runs"
     small = dict(
@@ -357,7 +357,7 @@ def test_training_argument_errors(trained, tmp_path):
 
 @pytest.mark.slow
 def test_text_encoder_trains_on_class_folders(trained, tmp_path):
-    from imgfix.train_prompt import train_text_encoder
+    from imgfix.training.prompt import train_text_encoder
 
     summary = train_text_encoder(
         trained["folders"], "enc-folders", dim=8, image_size=SIZE, steps=1, batch_size=4,

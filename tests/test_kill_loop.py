@@ -156,7 +156,7 @@ def _check_entry(folder: Path, low: int, high: int, context: str) -> int:
 
 
 def _check_checkpoint(run: Path, low: int, high: int, context: str = "") -> int:
-    from imgfix.train import load_checkpoint
+    from imgfix.training.checkpoints import load_checkpoint
 
     step = load_checkpoint(run / "checkpoint.keras").step
     assert low <= step <= high, f"{context}: checkpoint of step {step}, not in [{low}, {high}]"

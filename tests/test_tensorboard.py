@@ -12,7 +12,7 @@ import numpy as np
 from conftest import write_photos
 from PIL import Image
 
-from imgfix.train import train_inpainter
+from imgfix.training.inpainter import train_inpainter
 
 
 def read_events(folder: Path) -> tuple[dict, dict]:
@@ -72,7 +72,7 @@ def test_checkpointer_writes_events_on_the_jax_backend_and_after_a_resume(tmp_pa
         import keras
         import numpy as np
 
-        from imgfix.train import Checkpointer
+        from imgfix.training.checkpoints import Checkpointer
 
         assert keras.backend.backend() == "jax"
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])

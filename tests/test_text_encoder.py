@@ -24,7 +24,7 @@ from imgfix.models.text import (
     normalize,
     tokenize,
 )
-from imgfix.train_prompt import HOLDOUT_EVERY, split_texts
+from imgfix.training.prompt import HOLDOUT_EVERY, split_texts
 
 SAMPLES = ["cat", "  CAT!! ", "black cat", "猫", "Katze", "ｃａｔ", "", "a red ball on the grass"]
 SLOW_EXAMPLES = settings(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,12 +14,28 @@ from conftest import write_photos
 from PIL import Image
 
 from imgfix.errors import InputError
-from imgfix.train import train_inpainter
+from imgfix.training.inpainter import train_inpainter
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     return write_photos(tmp_path_factory.mktemp("photos"), 6, 96, 128, ".jpg")
+
+
+@pytest.fixture(scope="module")
+def _one_epoch(photos, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("one-epoch")
+    tiny(photos, folder, epochs=1)
+    return folder
+
+
+@pytest.fixture
+def one_epoch(_one_epoch, tmp_path):
+    """``tiny(photos, tmp_path, epochs=1)`` already run: its run folder and its zoo entry "tiny"
+    (the base of the texture and LaMa runs), trained once for the module."""
+    for part in ("run", "zoo"):
+        shutil.copytree(_one_epoch / part, tmp_path / part)
+    return tmp_path
 
 
 def tiny(photos, tmp_path, **kw):
@@ -63,8 +80,8 @@ def test_train_exports_to_zoo_and_resumes_at_the_right_step(photos, tmp_path):
     )
 
 
-def test_existing_checkpoint_is_never_overwritten_without_resume(photos, tmp_path):
-    tiny(photos, tmp_path, epochs=1)
+def test_existing_checkpoint_is_never_overwritten_without_resume(photos, one_epoch):
+    tmp_path = one_epoch
     before = (tmp_path / "run" / "checkpoint.keras").read_bytes()
     with pytest.raises(InputError, match="checkpoint exists"):
         tiny(photos, tmp_path, epochs=1)
@@ -99,8 +116,8 @@ def test_sigterm_checkpoints_and_exits_cleanly(photos, tmp_path):
     assert os.path.getsize(tmp_path / "zoo" / "stopper.keras") > 0
 
 
-def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos, tmp_path):
-    tiny(photos, tmp_path, epochs=1)  # the base: a context encoder named "tiny"
+def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos, one_epoch):
+    tmp_path = one_epoch  # the base: a context encoder named "tiny"
     texture = dict(arch="texture", base="tiny", texture_weight=3.0, logdir=tmp_path / "tex")
     first = tiny(photos, tmp_path, epochs=1, **texture)
     assert (
@@ -127,8 +144,8 @@ def test_texture_model_trains_on_a_zoo_base_and_resumes_with_new_settings(photos
     assert card["training"]["transfer"] == "offsets"
 
 
-def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, tmp_path):
-    tiny(photos, tmp_path, epochs=1)  # the base: a context encoder named "tiny"
+def test_lama_critic_starts_from_a_zoo_context_encoder_and_resumes(photos, one_epoch):
+    tmp_path = one_epoch  # the base: a context encoder named "tiny"
     lama = dict(base="tiny", critic="lama", adv_weight=10.0, rec_loss="lowpass", fm_weight=30.0)
     first = tiny(photos, tmp_path, epochs=1, logdir=tmp_path / "lama", **lama)
     assert first["steps"] == 3
@@ -152,7 +169,8 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_checkpoint(tmp_path):
     import tensorflow as tf
 
     from imgfix.errors import ImgfixError
-    from imgfix.train import Checkpointer, StopFlag, fit_with_checkpoints, load_checkpoint
+    from imgfix.training.checkpoints import Checkpointer, load_checkpoint
+    from imgfix.training.loop import StopFlag, fit_with_checkpoints
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])

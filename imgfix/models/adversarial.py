@@ -15,6 +15,7 @@ import keras
 from keras import layers, ops
 
 from imgfix.models.context_encoder import InpaintingGAN, hole_loss, hole_psnr
+from imgfix.models.layers import float32_outputs
 from imgfix.models.texture import texture_loss
 
 EXTRA_METRICS = ("fm", "r1", "d_real", "d_fake_hole", "d_fake_known")
@@ -33,7 +34,7 @@ def build_feature_critic(filters: int = 32, name: str = "discriminator") -> kera
         x = layers.LeakyReLU(0.2, name=f"critic{i}_act")(x)
         features.append(x)
     score = layers.Conv2D(1, 3, padding="same", name="patch_score")(x)
-    return keras.Model(image, [*features, score], name=name)
+    return keras.Model(image, float32_outputs([*features, score]), name=name)
 
 
 def fake_patches(mask, stride: int = CRITIC_STRIDE):

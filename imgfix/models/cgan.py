@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from imgfix.models.layers import FiLM, diff_augment
+from imgfix.models.layers import FiLM, diff_augment, float32_outputs
 from imgfix.models.two_player import TwoPlayerModel
 
 BASE_SIZE = 6
@@ -50,7 +50,7 @@ def build_generator(
             x = FiLM(name=f"film{i}_{j}")([x, c])
             x = layers.Activation("gelu")(x)
     x = layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="to_rgb")(x)
-    return keras.Model([z, cond], x, name="generator")
+    return keras.Model([z, cond], float32_outputs(x), name="generator")
 
 
 def _sn_conv(filters: int, kernel: int, strides: int, name: str) -> layers.Layer:
@@ -90,7 +90,9 @@ def build_discriminator(
     embedded = layers.SpectralNormalization(layers.Dense(width, use_bias=False), name="embed")(cond)
     projection = layers.Dot(axes=1, name="projection")([h, embedded])
     return keras.Model(
-        [image, cond], layers.Add()([unconditional, projection]), name="discriminator"
+        [image, cond],
+        float32_outputs(layers.Add()([unconditional, projection])),
+        name="discriminator",
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from imgfix.models.layers import Composite, PushPullFill, Upsample
+from imgfix.models.layers import Composite, PushPullFill, Upsample, float32_outputs
 from imgfix.models.texture import DETAIL_SIGMA, blur, texture_loss
 from imgfix.models.two_player import TwoPlayerModel
 
@@ -61,7 +61,7 @@ def build_context_encoder(
     )
     refined = layers.Add(name="refined")([coarse, correction])
     output = Composite(name="composite")([image, refined, mask])
-    return keras.Model([image, mask], output, name=name)
+    return keras.Model([image, mask], float32_outputs(output), name=name)
 
 
 def build_patch_discriminator(filters: int = 32, name: str = "discriminator") -> keras.Model:
@@ -74,7 +74,7 @@ def build_patch_discriminator(filters: int = 32, name: str = "discriminator") ->
     for i, mult in enumerate((1, 2, 4)):
         x = _conv(x, filters * mult, f"disc{i}", strides=2, kernel=4)
     score = layers.Conv2D(1, 3, padding="same", name="patch_score")(x)
-    return keras.Model([image, mask], score, name=name)
+    return keras.Model([image, mask], float32_outputs(score), name=name)
 
 
 REC_LOSSES = ("l1", "l2", "psnr", "lowpass")

@@ -60,6 +60,10 @@ class Upsample(keras.layers.Layer):
     but traceable with dynamic height and width and planned statically by LiteRT
     (``upsample2x``)."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
+        super().__init__(**kwargs)
+
     def call(self, x):
         return upsample2x(x)
 
@@ -86,6 +90,7 @@ class PushPullFill(keras.layers.Layer):
     """
 
     def __init__(self, levels: int = 8, smoothing: int = 16, multiple: int = 1, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.levels = levels
         self.smoothing = smoothing
@@ -150,6 +155,10 @@ class PushPullFill(keras.layers.Layer):
 class Composite(keras.layers.Layer):
     """Keeps known pixels and takes the prediction only in the hole: ``x*(1-m) + y*m``."""
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
+        super().__init__(**kwargs)
+
     def call(self, inputs):
         image, prediction, mask = inputs
         return image * (1.0 - mask) + ops.clip(prediction, 0.0, 1.0) * mask
@@ -210,3 +219,17 @@ def diff_augment(images, seed_generator, translation: float = 0.125, cutout: flo
     inside_cols = ops.abs(ops.arange(width)[None, :] - centre[:, 1:]) < size // 2
     hole = ops.logical_and(inside_rows[:, :, None], inside_cols[:, None, :])[..., None]
     return ops.where(hole, ops.cast(0.5, images.dtype), images)
+
+
+def float32_outputs(outputs):
+    """A model's outputs in float32 under a mixed-precision policy (``--precision mixed``), as
+    Keras's mixed-precision guide asks of the last layer, so that the losses and the paste-back
+    stay in float32; the outputs themselves under float32 (the model gains no layer)."""
+    if keras.config.dtype_policy().compute_dtype == "float32":
+        return outputs
+    many = isinstance(outputs, list | tuple)
+    cast = [
+        keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(x)
+        for i, x in enumerate(outputs if many else [outputs])
+    ]
+    return cast if many else cast[0]

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from imgfix.models.layers import Composite, Upsample, upsample2x
+from imgfix.models.layers import Composite, Upsample, float32_outputs, upsample2x
 
 # Texture is copied in BLOCK x BLOCK blocks; attention runs at 1 / BLOCK resolution. Its memory
 # grows as the fourth power of (crop side / BLOCK): 8 px blocks took 608 MB at 512 x 512 against
@@ -38,8 +38,8 @@ def blur(x, sigma: float):
     """Separable Gaussian blur of ``x`` (B, H, W, C) with zero padding (see ``known_blur``)."""
     taps = gaussian_taps(sigma)
     channels = x.shape[-1]
-    rows = ops.convert_to_tensor(np.tile(taps[:, None, None, None], (1, 1, channels, 1)))
-    cols = ops.convert_to_tensor(np.tile(taps[None, :, None, None], (1, 1, channels, 1)))
+    rows = ops.convert_to_tensor(np.tile(taps[:, None, None, None], (1, 1, channels, 1)), x.dtype)
+    cols = ops.convert_to_tensor(np.tile(taps[None, :, None, None], (1, 1, channels, 1)), x.dtype)
     x = ops.depthwise_conv(x, rows, padding="same")
     return ops.depthwise_conv(x, cols, padding="same")
 
@@ -57,6 +57,7 @@ class Detail(layers.Layer):
     hole. Inputs ``[image, mask]`` with ``mask == 1`` in the hole."""
 
     def __init__(self, sigma: float = DETAIL_SIGMA, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.sigma = sigma
 
@@ -77,6 +78,7 @@ class Blur(layers.Layer):
     """Gaussian blur (zero padding) at a fixed ``sigma``."""
 
     def __init__(self, sigma: float = DETAIL_SIGMA, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.sigma = sigma
 
@@ -95,6 +97,7 @@ class SpaceToDepth(layers.Layer):
     """``block`` x ``block`` pixel blocks as channels (``ops.space_to_depth``)."""
 
     def __init__(self, block: int = BLOCK, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.block = block
 
@@ -132,6 +135,7 @@ class TextureTransfer(layers.Layer):
     """
 
     def __init__(self, block: int = BLOCK, reach: float = 4.0, coherence: float = 0.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.block = block
         self.reach = reach
@@ -256,6 +260,7 @@ class OffsetTransfer(layers.Layer):
         sharpness: float = 4.0,
         **kwargs,
     ):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.block, self.reach, self.coherence = block, reach, coherence
         self.initial_sharpness = sharpness
@@ -382,7 +387,7 @@ def build_texture_head(
     for i in range(levels):
         gate = Upsample(name=f"gate_up{i}")(gate)
     textured = layers.Add(name="textured")([smooth_fill, layers.Multiply()([gate, pasted])])
-    return keras.Model([image, mask, smooth_fill], textured, name=name)
+    return keras.Model([image, mask, smooth_fill], float32_outputs(textured), name=name)
 
 
 def build_texture_inpainter(
@@ -408,7 +413,7 @@ def build_texture_inpainter(
     smooth_fill = base([image, mask])
     head = build_texture_head(filters, key_dim, block, coherence, transfer)
     output = Composite(name="composite")([image, head([image, mask, smooth_fill]), mask])
-    return keras.Model([image, mask], output, name=name)
+    return keras.Model([image, mask], float32_outputs(output), name=name)
 
 
 def rebuild_texture_inpainter(
@@ -467,6 +472,7 @@ class ShiftPad(layers.Layer):
     rather than letting its unknown pixels pass for known ones."""
 
     def __init__(self, before: tuple[int, int], total: int, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.before, self.total = tuple(before), total
 
@@ -496,6 +502,7 @@ class GridBlend(layers.Layer):
     where another grid's block is whole, so no block lattice is left."""
 
     def __init__(self, block: int = BLOCK, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact under --precision mixed
         super().__init__(**kwargs)
         self.block = block
 
@@ -537,4 +544,4 @@ def build_overlapped_inpainter(model: keras.Model, name: str = "generator") -> k
         fills.append(layers.Cropping2D(crop, name=f"crop{i}")(head(shifted)))
     blended = GridBlend(block, name="grid_blend")(fills)
     output = Composite(name="composite")([image, blended, mask])
-    return keras.Model([image, mask], output, name=name)
+    return keras.Model([image, mask], float32_outputs(output), name=name)

@@ -11,6 +11,7 @@ import keras
 from keras import layers, ops
 
 from imgfix.models.cgan import LOG_VAR_LIMIT, _blocks, build_generator, kl_divergence
+from imgfix.models.layers import float32_outputs
 
 
 def build_encoder(
@@ -30,7 +31,7 @@ def build_encoder(
     x = layers.Dense(256, activation="gelu", name="hidden")(x)
     mean = layers.Dense(z_dim, name="mean")(x)
     log_var = layers.Dense(z_dim, kernel_initializer="zeros", name="log_var")(x)
-    return keras.Model([image, cond], [mean, log_var], name="encoder")
+    return keras.Model([image, cond], float32_outputs([mean, log_var]), name="encoder")
 
 
 @keras.saving.register_keras_serializable(package="imgfix")

@@ -15,15 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from imgfix.errors import InputError
-from imgfix.train import (
-    Checkpointer,
-    StopFlag,
-    fit_with_checkpoints,
-    load_checkpoint,
-    prepare_run,
-    previous_card,
-    run_summary,
-)
+from imgfix.training.checkpoints import Checkpointer, load_checkpoint, prepare_run, previous_card
+from imgfix.training.devices import predict
+from imgfix.training.loop import StopFlag, fit_with_checkpoints, run_summary
 
 HOLDOUT_EVERY = 10
 
@@ -52,7 +46,7 @@ def retrieval(encoder, kind: str, queries: list[str], truth: np.ndarray, bank: n
 
     if not queries:
         return {"top1": None, "top5": None}
-    emb = encoder.predict(tokenize(queries, kind), batch_size=512, verbose=0)
+    emb = predict(encoder, tokenize(queries, kind), 512)
     order = np.argsort(-(emb @ bank.T), axis=1)[:, :5]
     return {
         "top1": round(float(np.mean(order[:, 0] == truth)), 4),
@@ -67,7 +61,7 @@ def concept_bank(encoder, kind: str, texts: dict[str, list[str]], names: list[st
 
     flat = [t for name in names for t in texts[name]]
     owner = np.repeat(np.arange(len(names)), [len(texts[name]) for name in names])
-    emb = encoder.predict(tokenize(flat, kind), batch_size=1024, verbose=0)
+    emb = predict(encoder, tokenize(flat, kind), 1024)
     return centroids(emb, owner, len(names))
 
 
@@ -173,9 +167,7 @@ def train_text_encoder(
 
         def validate() -> tuple[dict, None]:
             text_bank = concept_bank(text_encoder, kind, train_texts, names)
-            image_emb = image_encoder.predict(
-                images.astype(np.float32) / 255.0, batch_size=256, verbose=0
-            )
+            image_emb = predict(image_encoder, images.astype(np.float32) / 255.0, 256)
             image_bank = np.zeros_like(text_bank)
             np.add.at(image_bank, concept_of, image_emb)
             image_bank /= np.linalg.norm(image_bank, axis=1, keepdims=True).clip(1e-6)

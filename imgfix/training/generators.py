@@ -18,15 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from imgfix.errors import InputError
-from imgfix.train import (
-    Checkpointer,
-    StopFlag,
-    fit_with_checkpoints,
-    load_checkpoint,
-    prepare_run,
-    previous_card,
-    run_summary,
-)
+from imgfix.training.checkpoints import Checkpointer, load_checkpoint, prepare_run, previous_card
+from imgfix.training.devices import predict
+from imgfix.training.loop import StopFlag, fit_with_checkpoints, run_summary
 from imgfix.zoo import CONDITIONS
 
 FAMILIES = ("vae", "cgan")
@@ -57,7 +51,7 @@ def condition_corpus(
     concepts). Captions held out from the encoder's training stay held out here too."""
     from imgfix import zoo as zoo_mod
     from imgfix.data.captions import load_images, read_corpus
-    from imgfix.train_prompt import split_texts
+    from imgfix.training.prompt import split_texts
 
     if condition not in CONDITIONS:
         raise InputError(f"--condition {condition}: choose one of {', '.join(CONDITIONS)}")
@@ -74,12 +68,12 @@ def condition_corpus(
     encoder, card = zoo_mod.load_model(text_encoder, zoo, kind="text-encoder")
 
     def embed(texts: list[str]) -> np.ndarray:
-        out = encoder.predict(tokenize(texts, card["tokenizer"]), batch_size=1024, verbose=0)
+        out = predict(encoder, tokenize(texts, card["tokenizer"]), 1024)
         return out.astype(np.float32)
 
     if condition == "concept":
         from imgfix.data import concepts
-        from imgfix.train_prompt import concept_bank
+        from imgfix.training.prompt import concept_bank
 
         bank = concept_bank(encoder, card["tokenizer"], corpus.texts, names)
         info["captions"] = sum(len(corpus.texts[name]) for name in names)
@@ -138,7 +132,7 @@ def _condition_vectors(cond: Conditioned, prompts: list[str], zoo: Path | None) 
     encoder, card = zoo_mod.load_model(cond.encoder_card["name"], zoo, kind="text-encoder")
 
     def embed(texts: list[str]) -> np.ndarray:
-        return encoder.predict(tokenize(texts, card["tokenizer"]), verbose=0)
+        return predict(encoder, tokenize(texts, card["tokenizer"]), 32)
 
     if cond.condition == "concept":
         from imgfix.data import concepts
@@ -157,7 +151,7 @@ def sample_validation(generator_of, cond: Conditioned, zoo: Path | None, z_dim: 
     noise = np.tile(z, (len(prompts), 1))
 
     def validate() -> tuple[dict, np.ndarray]:
-        out = generator_of().predict([noise, reps], batch_size=128, verbose=0)
+        out = predict(generator_of(), [noise, reps], 128)
         side = out.shape[1]
         grid = out.reshape(len(prompts), 6, side, side, 3).transpose(0, 2, 1, 3, 4)
         grid = grid.reshape(len(prompts) * side, 6 * side, 3)
