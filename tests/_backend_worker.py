@@ -28,15 +28,20 @@ from keras import ops
 
 KINDS = ("inpainter", "lama", "cgan", "vae", "text")
 AGREE = ("inpainter", "lama", "cgan", "vae")
-PARALLEL = ("cgan",)
-"""Run again with ``--devices N``, as JAX data parallelism over N (emulated) devices."""
+PARALLEL = ("cgan", "vae")
+"""Run again with ``--devices N``: data parallel over N emulated devices (JAX) or logical CPUs
+(TensorFlow's MirroredStrategy)."""
 """The kinds whose losses must agree across backends. The text trainer's augmentation layers
 draw from the backend's own random module, which the fixed noise does not reach."""
 
 
 def _pattern(shape):
-    size = math.prod(int(d) for d in shape)
-    return ops.reshape(ops.sin(ops.arange(size, dtype="float32") * 0.7311), shape)
+    """Fixed "noise", the same for every pair of batch rows: a replica that holds half of the
+    global batch (TensorFlow's MirroredStrategy) draws what the whole batch's rows hold."""
+    shape = [int(d) for d in shape]
+    period = 2 * math.prod(shape[1:])
+    index = ops.arange(math.prod(shape), dtype="int32") % period
+    return ops.reshape(ops.sin(ops.cast(index, "float32") * 0.7311), shape)
 
 
 def fix_noise() -> None:
@@ -64,7 +69,10 @@ def batches(kind: str) -> tuple:
         ids = tokenize(["red circle", "blue square", "green star", "a cat"], "ngram")
         targets = np.arange(4, dtype="int32")
         return (ids, images), (targets, targets)
-    pair = images, np.eye(8, dtype="float32")[[0, 3, 5, 6]]
+    # Conditions that repeat every two rows: the critic's mismatched pairs (the conditions
+    # rolled by one row) are then the same whether a replica rolls its half or one device
+    # rolls the whole batch.
+    pair = images, np.eye(8, dtype="float32")[[0, 3, 0, 3]]
     return (pair,) if kind == "vae" else pair  # the VAE takes both as its input x
 
 
@@ -121,10 +129,15 @@ def main(folder: Path, steps: int, other: str | None, devices: int = 1) -> None:
         use_devices(str(devices), batch_size=4)
         for kind in PARALLEL:
             model = load_checkpoint(folder / f"{kind}-init.keras")
-            model.compile()
+            if kind != "vae":  # the VAE keeps the optimizer it was saved with
+                model.compile()
             report[f"{kind}-parallel"] = _losses(model, kind, steps)
-            placed = model.trainable_variables[0].value.sharding.device_set
-            report[f"{kind}-parallel-devices"] = len(placed)
+            value = model.trainable_variables[0].value
+            if backend == "jax":
+                placed = len(value.sharding.device_set)
+            else:  # a MirroredVariable: one copy per replica
+                placed = len(getattr(value, "values", [value]))
+            report[f"{kind}-parallel-devices"] = placed
     if other:  # the other backend's checkpoints, loaded here with their optimizer state
         deadline = time.monotonic() + 600
         while not (folder / f"{other}.done").exists() and time.monotonic() < deadline:
@@ -140,4 +153,11 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     other = args[args.index("--resume-from") + 1] if "--resume-from" in args else None
     devices = int(args[args.index("--devices") + 1]) if "--devices" in args else 1
+    if devices > 1 and keras.backend.backend() == "tensorflow":  # before TensorFlow starts
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * devices
+        )
     main(Path(args[0]), int(args[1]), other, devices)

@@ -93,7 +93,7 @@ def runs(tmp_path_factory) -> dict:
     _build_inits(folder)
     # side by side: the JAX worker loads the TensorFlow run's checkpoints at its end, once the
     # TensorFlow worker has marked them written
-    tf_worker = _start(folder, "tensorflow")
+    tf_worker = _start(folder, "tensorflow", "--devices", "2")
     jax_worker = _start(folder, "jax", "--resume-from", "tensorflow", "--devices", "2")
     return {"folder": folder, "tensorflow": _report(tf_worker), "jax": _report(jax_worker)}
 
@@ -106,6 +106,9 @@ def test_first_steps_give_the_same_losses_on_both_backends(runs, kind):
         assert a.keys() == b.keys()
         for name in a:
             assert np.isfinite(a[name]), (kind, step, name)
+            if name.endswith("_acc"):  # a count of scores above 0: one near 0 may flip
+                assert abs(a[name] - b[name]) <= 0.25, (kind, step, name)
+                continue
             assert a[name] == pytest.approx(b[name], rel=RTOL, abs=ATOL), (kind, step, name)
     # the runs did train: the losses moved
     moved = [n for n in tf_logs[0] if abs(tf_logs[-1][n] - tf_logs[0][n]) > 2 * ATOL]
@@ -146,11 +149,12 @@ def test_a_checkpoint_resumes_under_the_other_backend(runs, kind):
         assert _step(model) == STEPS + 1
 
 
-def test_two_devices_train_as_one_device_with_the_same_global_batch(runs):
-    kind = "cgan"  # the VAE-GAN with R1: both players, the EMA and the encoder
-    jax_run = runs["jax"]
-    assert jax_run[f"{kind}-parallel-devices"] == 2  # the weights sit on both devices
-    one, two = jax_run[kind], jax_run[f"{kind}-parallel"]
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+@pytest.mark.parametrize("kind", ["cgan", "vae"])  # the VAE-GAN with R1; the VAE's own loss
+def test_two_devices_train_as_one_device_with_the_same_global_batch(runs, backend, kind):
+    run = runs[backend]
+    assert run[f"{kind}-parallel-devices"] == 2  # the weights sit on both devices
+    one, two = run[kind], run[f"{kind}-parallel"]
     for a, b in zip(one, two, strict=True):
         for name in a:
             assert a[name] == pytest.approx(b[name], rel=1e-4, abs=1e-5), (kind, name)

@@ -19,7 +19,8 @@ DEVICES_OPTION = typer.Option(
     "1",
     "--devices",
     metavar="N|all",
-    help="Devices to train on, data parallel (JAX: --backend jax); the batch is split over them.",
+    help="Devices to train on, data parallel (JAX DataParallel, TensorFlow MirroredStrategy); "
+    "the global --batch-size is split over them.",
 )
 
 

@@ -22,6 +22,20 @@ from typing import Any
 import keras
 
 
+def replica_share(loss):
+    """A replica's part of a loss whose gradients TensorFlow's ``MirroredStrategy`` sums over
+    the replicas (``--devices N`` on TensorFlow): the loss / N, so that the update is the one
+    of the global batch's mean. Elsewhere (one device; JAX, which sees the global batch) the
+    loss itself."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            return loss / replicas
+    return loss
+
+
 class PlayerOptimizers(keras.optimizers.MultiOptimizer):
     """The generator's and the critic's optimizers as one, for the JAX trainer's state."""
 

@@ -12,6 +12,7 @@ from keras import layers, ops
 
 from imgfix.models.cgan import LOG_VAR_LIMIT, _blocks, build_generator, kl_divergence
 from imgfix.models.layers import float32_outputs
+from imgfix.models.two_player import replica_share
 
 
 def build_encoder(
@@ -87,7 +88,7 @@ class ConditionalVAE(keras.Model):
             self.seen.assign(self.seen + 1.0)
         for name, value in (("loss", loss), ("rec", rec), ("kl", kl), ("beta", beta)):
             self.trackers[name].update_state(value)
-        return loss
+        return replica_share(loss)  # as Keras's own losses do under MirroredStrategy
 
     def get_config(self):
         return {

@@ -3,8 +3,9 @@
 Keras's ``DataParallel`` distribution replicates the variables on every device and splits each
 global batch across them; the jitted step (``steps_jax``, or Keras's own) then averages the
 losses over the global batch, so the figures and the updates are those of one device taking the
-whole batch. TensorFlow's ``MirroredStrategy`` would need the custom steps to scale their losses
-per replica, and is not wired in yet.
+whole batch. On TensorFlow ``--devices N`` enters ``MirroredStrategy``: each replica computes its
+part of the batch, the optimizers sum the replicas' gradients, and each step takes its
+replica's share of the loss, so the update is again that of the whole batch.
 
 Several processes (one per machine, ``--coordinator HOST:PORT --processes N --process-id K``)
 join JAX's multi-process runtime (``jax.distributed``) before anything else runs. Every process
@@ -145,13 +146,10 @@ def use_devices(text: str, batch_size: int) -> int:
     if wanted == 1 and not multi_process():
         return 1
     backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return _mirror(text, wanted, batch_size)
     if backend != "jax":
-        if wanted is None:
-            return 1  # all of TensorFlow's: it places the model on its one chosen device
-        raise ImgfixError(
-            f"--devices {text}: data parallelism runs on JAX (--backend jax); on {backend} "
-            "imgfix trains on one device"
-        )
+        raise ImgfixError(f"--devices {text}: data parallelism runs on JAX or TensorFlow")
     import jax
 
     local = jax.local_devices()
@@ -178,3 +176,42 @@ def use_devices(text: str, batch_size: int) -> int:
     if len(devices) > 1:
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return len(devices)
+
+
+_strategy_scope = None  # the MirroredStrategy's scope, entered for the rest of the process
+
+
+def _mirror(text: str, wanted: int | None, batch_size: int) -> int:
+    """TensorFlow: ``MirroredStrategy`` over the first N GPUs (or logical CPUs where there is
+    no GPU), entered for the rest of the process, so that every model built or loaded from now
+    on is mirrored and ``fit`` splits each global batch over the replicas; the steps take
+    each replica's share of the loss (``models.two_player.replica_share``)."""
+    global _strategy_scope
+    from imgfix.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    names = [d.name for d in tf.config.list_logical_devices(kind)]
+    count = len(names) if wanted is None else wanted
+    if count > len(names):
+        raise ImgfixError(
+            f"--devices {text}: TensorFlow sees {len(names)} device(s): {', '.join(names)}"
+        )
+    if count == 1:
+        return 1
+    if batch_size % count:
+        raise InputError(
+            f"--batch-size {batch_size}: the global batch must split evenly over {count} devices"
+        )
+    _strategy_scope = tf.distribute.MirroredStrategy(names[:count]).scope()
+    _strategy_scope.__enter__()
+    return count
+
+
+def mirrored() -> int:
+    """Replicas of TensorFlow's ``MirroredStrategy`` (``--devices N``), else 1."""
+    if _strategy_scope is None:
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imgfix.errors import InputError
+from imgfix.errors import ImgfixError, InputError
 from imgfix.training.checkpoints import Checkpointer, load_checkpoint, prepare_run, previous_card
-from imgfix.training.devices import predict
+from imgfix.training.devices import mirrored, predict
 from imgfix.training.loop import StopFlag, fit_with_checkpoints, run_summary
 
 HOLDOUT_EVERY = 10
@@ -118,6 +118,11 @@ def train_text_encoder(
     zoo_mod.check_name(name)
     if kind not in TEXT_KINDS:
         raise InputError(f"--kind {kind}: choose one of {', '.join(TEXT_KINDS)}")
+    if mirrored() > 1:  # each replica would see only its own part of the batch as negatives
+        raise ImgfixError(
+            "--devices: the prompt encoder's contrastive loss needs the whole batch in one "
+            "place; on TensorFlow it trains on one device (--backend jax splits it)"
+        )
     logdir, checkpoint = prepare_run(name, logdir, resume)
     with StopFlag() as stop:
         corpus = read_corpus(data)

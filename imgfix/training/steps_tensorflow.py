@@ -6,6 +6,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from imgfix.models.two_player import replica_share
+
 
 def input_gradient(fn, x):
     """d sum(fn(x)) / dx, itself differentiable by the enclosing tapes (R1)."""
@@ -19,6 +21,8 @@ def train_step(model: Any, data: Any) -> dict:
     g_vars, d_vars = model.generator_variables(), model.critic_variables()
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
         g_loss, d_loss, values = model.player_losses(data, input_gradient)
+        # Over N replicas (MirroredStrategy) the optimizers sum the replicas' gradients.
+        g_loss, d_loss = replica_share(g_loss), replica_share(d_loss)
     if model.trains_critic():
         d_grads = d_tape.gradient(d_loss, d_vars)
         model.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
