@@ -63,10 +63,9 @@ def probe(
     while done < steps:
         history = gan.fit(batches, steps_per_epoch=min(every, steps - done), verbose=0)
         done += min(every, steps - done)
-        keys = ("d_loss", "d_real", "d_fake", "d_mismatch", "d_real_acc", "d_fake_acc")
-        figures = {k: round(float(history.history[k][-1]), 4) for k in keys}
-        figures["d_mismatch_acc"] = round(float(history.history["d_mismatch_acc"][-1]), 4)
-        yield {"step": done, **figures}
+        keys = ("d_loss", "d_real", "d_fake", "d_mismatch")
+        keys += ("d_real_acc", "d_fake_acc", "d_mismatch_acc")
+        yield {"step": done, **{k: round(float(history.history[k][-1]), 4) for k in keys}}
 
 
 def main(argv: list[str] | None = None) -> None:
