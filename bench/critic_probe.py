@@ -11,7 +11,8 @@ it. This probe separates the two: the generator is frozen (learning rate 0; its 
 change), and only the critic trains, with the options of ``imgfix train cgan``. A critic that
 can see the difference reaches high accuracy here; one that cannot stays at chance.
 
-It logs the critic's mean scores and accuracies every ``--every`` steps, one JSON line each.
+It logs the critic's mean scores and accuracies every ``--every`` steps, one JSON line each,
+with ``g_moved``, the largest change of a generator weight so far (0: the generator is frozen).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import numpy as np
 
 
 def probe(
@@ -59,13 +62,18 @@ def probe(
     )
     gan.compile()
     batches = conditioned_dataset(cond, batch_size, seed)
+    start = [np.array(w) for w in model.trainable_weights]
     done = 0
     while done < steps:
         history = gan.fit(batches, steps_per_epoch=min(every, steps - done), verbose=0)
         done += min(every, steps - done)
         keys = ("d_loss", "d_real", "d_fake", "d_mismatch")
         keys += ("d_real_acc", "d_fake_acc", "d_mismatch_acc")
-        yield {"step": done, **{k: round(float(history.history[k][-1]), 4) for k in keys}}
+        row = {"step": done, **{k: round(float(history.history[k][-1]), 4) for k in keys}}
+        # The largest change of a trainable generator weight so far: 0 while it is frozen.
+        now = zip(model.trainable_weights, start, strict=True)
+        moved = max(float(np.abs(np.array(w) - w0).max()) for w, w0 in now)
+        yield {**row, "g_moved": moved}
 
 
 def main(argv: list[str] | None = None) -> None:

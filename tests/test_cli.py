@@ -326,7 +326,8 @@ IMPORTED = textwrap.dedent(
     try:
         main(sys.argv[2:])
     finally:
-        heavy = ("tensorflow", "keras", "jax", "torch")
+        # pydantic: typer 0.29 imports it to parse arguments, 100-150 ms of a cold command.
+        heavy = ("tensorflow", "keras", "jax", "torch", "pydantic")
         with open(sys.argv[1], "w") as handle:
             json.dump(sorted(m for m in sys.modules if m.split(".")[0] in heavy), handle)
     """

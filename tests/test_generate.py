@@ -174,7 +174,8 @@ def trained(tmp_path_factory) -> dict:
     assert vae.returncode == 0, vae.stderr
     cgan = train_generator(
         "cgan", captioned, CGAN, text_encoder=ENCODER, steps=1, filters=8,
-        init=str(runs / VAE / "checkpoint.keras"), logdir=runs / CGAN, **small,
+        init=str(runs / VAE / "checkpoint.keras"), logdir=runs / CGAN, mismatch_weight=0.25,
+        **small,
     )  # fmt: skip
     labels = train_generator(
         "vae", folders, LABELS, condition="label", steps=1, filters=8, z_dim=8,
@@ -262,6 +263,23 @@ def test_cgan_starts_from_the_vae_checkpoint(trained, zoo):
     assert gan["training"]["init"] == str(trained["runs"] / VAE / "checkpoint.keras")
     assert gan["z_dim"] == 8  # the VAE's latent size, not the default
     assert gan["text_encoder"] == card(zoo, VAE)["text_encoder"]
+    assert gan["training"]["mismatch_weight"] == 0.25
+
+
+@pytest.mark.slow
+def test_critic_probe_trains_only_the_critic(trained, zoo):
+    from bench import critic_probe
+
+    rows = list(
+        critic_probe.probe(
+            CGAN, trained["captioned"], steps=3, batch_size=4, filters=8, zoo=zoo, every=2
+        )
+    )
+    assert [row["step"] for row in rows] == [2, 3]  # logged every 2 steps, and at the end
+    for key in ("d_real_acc", "d_fake_acc", "d_mismatch_acc"):
+        assert all(0.0 <= row[key] <= 1.0 for row in rows)
+    assert all(np.isfinite(row["d_loss"]) and row["d_loss"] > 0 for row in rows)
+    assert all(row["g_moved"] == 0.0 for row in rows)  # the critic trained, the generator not
 
 
 @pytest.mark.slow

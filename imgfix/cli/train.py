@@ -478,6 +478,14 @@ def train_cgan(
         "--augment",
         help="What the critic sees: DiffAugment's translation and cutout, or translation only.",
     ),
+    mismatch_weight: float = typer.Option(
+        0.5,
+        "--mismatch",
+        min=0.0,
+        max=1.0,
+        help="Share of the critic's 'not real' term taken by real images under a wrong "
+        "condition (matching-aware); the rest is generated images.",
+    ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,

@@ -187,6 +187,7 @@ def build_trainer(
     d_pooling: str = "sum",
     r1_gamma: float = 0.01,
     augment: str = "translation",
+    mismatch_weight: float = 0.5,
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
@@ -224,6 +225,7 @@ def build_trainer(
         seed=seed,
         r1_gamma=r1_gamma,
         augment=augment,
+        mismatch_weight=mismatch_weight,
     )
     trainer.compile()
     return trainer
@@ -258,10 +260,12 @@ def train_generator(
     d_pooling: str = "sum",
     r1_gamma: float = 0.01,
     augment: str = "translation",
+    mismatch_weight: float = 0.5,
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
-    ``d_pooling``, ``r1_gamma`` and ``augment`` set up the GAN's critic (``build_discriminator``,
-    ``ConditionalGAN``); their defaults are the ones that kept it learning (docs/generation.md).
+    ``d_pooling``, ``r1_gamma``, ``augment`` and ``mismatch_weight`` set up the GAN's critic
+    (``build_discriminator``, ``ConditionalGAN``); their defaults are the ones that kept it
+    learning (docs/generation.md).
     ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
@@ -307,6 +311,7 @@ def train_generator(
                 family, image_size, cond_dim, z_dim=z_dim, filters=filters, lr=lr, d_lr=d_lr,
                 kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
                 init=vae, seed=seed, d_pooling=d_pooling, r1_gamma=r1_gamma, augment=augment,
+                mismatch_weight=mismatch_weight,
             )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
@@ -355,6 +360,7 @@ def train_generator(
                             "init": str(init) if init else old_card.get("training", {}).get("init"),
                             "d_pooling": _pooling(trainer.discriminator),
                             "r1_gamma": trainer.r1_gamma,
+                            "mismatch_weight": trainer.mismatch_weight,
                             "augment": trainer.augment,
                         }
                     ),
