@@ -49,3 +49,40 @@ def test_r1_and_translation_train_log_and_survive_a_round_trip(tmp_path):
     assert any(layer.name == "sum_pool" for layer in loaded.discriminator.layers)
     with pytest.raises(ValueError, match="augment"):
         ConditionalGAN(build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), augment="x")
+
+
+def test_critic_warmup_holds_the_generator_then_lets_it_learn(tmp_path):
+    from imgfix.models.cgan import DelayedStart
+    from imgfix.training.generators import _set_rate, _warmup
+
+    schedule = DelayedStart(1e-3, 2)
+    rates = [float(schedule(step)) for step in (0, 1, 2, 10)]
+    assert rates == pytest.approx([0.0, 0.0, 1e-3, 1e-3])
+    keras.utils.set_random_seed(0)
+    gan = ConditionalGAN(
+        build_generator(24, 4, 8, 8),
+        build_discriminator(24, 8, 8),
+        g_optimizer=keras.optimizers.Adam(schedule, beta_1=0.0, beta_2=0.99),
+    )
+    gan.compile()
+    image, cond = _images()
+    batches = tf.data.Dataset.from_tensors((image, cond)).repeat()
+    start = [np.array(w) for w in gan.generator.trainable_weights]
+    critic = [np.array(w) for w in gan.discriminator.trainable_weights]
+
+    def moved(weights, before):
+        pairs = zip(weights, before, strict=True)
+        return max(float(np.abs(np.array(w) - b).max()) for w, b in pairs)
+
+    gan.fit(batches, steps_per_epoch=2, verbose=0)
+    assert moved(gan.generator.trainable_weights, start) == 0.0  # held for 2 steps
+    assert moved(gan.discriminator.trainable_weights, critic) > 0.0  # the critic learned
+    gan.fit(batches, steps_per_epoch=1, verbose=0)
+    assert moved(gan.generator.trainable_weights, start) > 0.0  # then the generator moves
+    path = tmp_path / "gan.keras"
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert _warmup(loaded.g_optimizer) == 2 and _warmup(loaded.d_optimizer) == 0
+    _set_rate(loaded.g_optimizer, 5e-4)  # a resumed run's --lr keeps the delay
+    assert _warmup(loaded.g_optimizer) == 2
+    assert float(loaded.g_optimizer.learning_rate) == pytest.approx(5e-4)

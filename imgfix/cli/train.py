@@ -486,6 +486,13 @@ def train_cgan(
         help="Share of the critic's 'not real' term taken by real images under a wrong "
         "condition (matching-aware); the rest is generated images.",
     ),
+    d_warmup: int = typer.Option(
+        0,
+        "--d-warmup",
+        min=0,
+        help="Steps at the start in which only the critic learns (the generator's learning "
+        "rate is 0).",
+    ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,

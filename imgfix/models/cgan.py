@@ -117,6 +117,24 @@ def ema_decay(step, decay: float = 0.999):
 
 
 @keras.saving.register_keras_serializable(package="imgfix")
+class DelayedStart(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate of 0 for the first ``delay`` steps, then ``learning_rate``: the
+    generator's, so that a fresh critic learns alone first (``train cgan --d-warmup``). The
+    optimizer's moment estimates still see the gradients while the rate is 0, so the first
+    real steps are not oversized."""
+
+    def __init__(self, learning_rate: float, delay: int):
+        self.learning_rate, self.delay = float(learning_rate), int(delay)
+
+    def __call__(self, step):
+        held = ops.cast(step, "float32") < float(self.delay)
+        return ops.where(held, 0.0, self.learning_rate)
+
+    def get_config(self) -> dict:
+        return {"learning_rate": self.learning_rate, "delay": self.delay}
+
+
+@keras.saving.register_keras_serializable(package="imgfix")
 class ConditionalGAN(TwoPlayerModel):
     """Trains a text-conditioned generator with:
 

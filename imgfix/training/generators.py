@@ -170,6 +170,23 @@ def _rate(optimizer) -> float:
     return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
+def _warmup(optimizer) -> int:
+    """The steps a ``DelayedStart`` learning rate holds at 0 (0 for a constant rate)."""
+    rate = optimizer.get_config()["learning_rate"]
+    return int(rate["config"]["delay"]) if isinstance(rate, dict) else 0
+
+
+def _set_rate(optimizer, lr: float) -> None:
+    """A new learning rate for a resumed run, keeping a ``DelayedStart``'s delay."""
+    from imgfix.models.cgan import DelayedStart
+
+    delay = _warmup(optimizer)
+    if delay:
+        optimizer.learning_rate = DelayedStart(lr, delay)
+    else:
+        optimizer.learning_rate.assign(lr)
+
+
 def build_trainer(
     family: str,
     image_size: int = 48,
@@ -188,13 +205,19 @@ def build_trainer(
     r1_gamma: float = 0.01,
     augment: str = "translation",
     mismatch_weight: float = 0.5,
+    d_warmup: int = 0,
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
     ``ConditionalVAE`` whose encoder and decoder it takes over). The benchmark times this."""
     import keras
 
-    from imgfix.models.cgan import ConditionalGAN, build_discriminator, build_generator
+    from imgfix.models.cgan import (
+        ConditionalGAN,
+        DelayedStart,
+        build_discriminator,
+        build_generator,
+    )
     from imgfix.models.vae import ConditionalVAE, build_encoder
 
     if family == "vae":
@@ -218,7 +241,12 @@ def build_trainer(
         # Two time-scale update rule: a spectrally normalised critic learns too slowly at the
         # generator's rate (at equal rates of 2e-4 it still rated generated images above real
         # ones after 900 steps).
-        g_optimizer=keras.optimizers.Adam(lr or 1e-4, beta_1=0.0, beta_2=0.99),
+        # --d-warmup: the generator holds still while a fresh critic learns alone.
+        g_optimizer=keras.optimizers.Adam(
+            DelayedStart(lr or 1e-4, d_warmup) if d_warmup else lr or 1e-4,
+            beta_1=0.0,
+            beta_2=0.99,
+        ),
         d_optimizer=keras.optimizers.Adam(d_lr or 4e-4, beta_1=0.0, beta_2=0.99),
         rec_weight=rec_weight,
         kl_weight=0.01 if kl_weight is None else kl_weight,
@@ -261,11 +289,12 @@ def train_generator(
     r1_gamma: float = 0.01,
     augment: str = "translation",
     mismatch_weight: float = 0.5,
+    d_warmup: int = 0,
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
-    ``d_pooling``, ``r1_gamma``, ``augment`` and ``mismatch_weight`` set up the GAN's critic
-    (``build_discriminator``, ``ConditionalGAN``); their defaults are the ones that kept it
-    learning (docs/generation.md).
+    ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight`` and ``d_warmup`` set up the
+    GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``); their
+    defaults are the ones that kept it learning (docs/generation.md).
     ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
@@ -296,8 +325,7 @@ def train_generator(
                 trainer.compile()  # its optimizers are in its config; fit still wants compile()
             # A resumed run may take new learning rates (to calm a run that grew unstable).
             if lr is not None:
-                opt = trainer.optimizer if family == "vae" else trainer.g_optimizer
-                opt.learning_rate.assign(lr)
+                _set_rate(trainer.optimizer if family == "vae" else trainer.g_optimizer, lr)
             if d_lr is not None and family == "cgan":
                 trainer.d_optimizer.learning_rate.assign(d_lr)
         else:
@@ -311,7 +339,7 @@ def train_generator(
                 family, image_size, cond_dim, z_dim=z_dim, filters=filters, lr=lr, d_lr=d_lr,
                 kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
                 init=vae, seed=seed, d_pooling=d_pooling, r1_gamma=r1_gamma, augment=augment,
-                mismatch_weight=mismatch_weight,
+                mismatch_weight=mismatch_weight, d_warmup=d_warmup,
             )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
@@ -361,6 +389,7 @@ def train_generator(
                             "d_pooling": _pooling(trainer.discriminator),
                             "r1_gamma": trainer.r1_gamma,
                             "mismatch_weight": trainer.mismatch_weight,
+                            "d_warmup": _warmup(trainer.g_optimizer),
                             "augment": trainer.augment,
                         }
                     ),
