@@ -339,6 +339,9 @@ def markdown(results: dict) -> str:
             "(`python -m bench.throughput --backend B`), one after the other:\n"
         )
         lines.append(backend_markdown(results["by_backend"]))
+    runs = [results, *results.get("by_backend", {}).values()]
+    if all("cpu" in str(run["settings"]["device"]).lower() for run in runs):
+        lines.append("\nNo GPU was available on this machine: every figure here is the CPU's.")
     return "\n".join(lines)
 
 

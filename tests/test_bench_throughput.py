@@ -217,3 +217,14 @@ def test_the_page_section_plots_ours_beside_the_reference(quick, tmp_path):
     assert text.startswith(tp.markdown(results))
     assert "![training throughput against keras.io](training-throughput.png)" in text
     assert (tmp_path / "training-throughput.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_page_says_when_no_gpu_was_used(quick):
+    results, _ = quick
+    gpu = {**results, "settings": {**results["settings"], "device": "cuda:0"}}
+    cpu = {**results, "settings": {**results["settings"], "device": "CPU"}}
+    assert "No GPU was available" in tp.markdown(cpu)
+    assert "No GPU was available" not in tp.markdown(gpu)
+    # One backend on a GPU is enough for the page not to claim there was none.
+    mixed = {**cpu, "by_backend": {"tensorflow": cpu, "jax": gpu}}
+    assert "No GPU was available" not in tp.markdown(mixed)
