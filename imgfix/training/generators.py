@@ -293,8 +293,9 @@ def train_generator(
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
     ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight`` and ``d_warmup`` set up the
-    GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``); their
-    defaults are the ones that kept it learning (docs/generation.md).
+    GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``). The first
+    three default to what kept it learning, the last two to the shipped recipe
+    (docs/generation.md).
     ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
