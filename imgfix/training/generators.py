@@ -173,7 +173,8 @@ def _rate(optimizer) -> float:
 def _warmup(optimizer) -> int:
     """The steps a ``DelayedStart`` learning rate holds at 0 (0 for a constant rate)."""
     rate = optimizer.get_config()["learning_rate"]
-    return int(rate["config"]["delay"]) if isinstance(rate, dict) else 0
+    held = isinstance(rate, dict) and rate.get("class_name") == "DelayedStart"
+    return int(rate["config"]["delay"]) if held else 0
 
 
 def _set_rate(optimizer, lr: float) -> None:
