@@ -557,6 +557,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--slow-families", default=SLOW_FAMILIES, help="... and only on these mask families"
     )
+    parser.add_argument(
+        "--detail", action="append", default=[],
+        help="also run each model with texture.add_detail, options as k=v,k=v (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write all rows and the summary here")
     parser.add_argument("--figure", type=Path, help="write the side-by-side figure here (PNG)")
@@ -579,6 +583,11 @@ def main(argv: list[str] | None = None) -> dict:
               f"{', '.join(slow_families)} masks only (slow)", file=sys.stderr)  # fmt: skip
     for name in args.model:
         runners[name] = methods.zoo_model(name, args.zoo)
+        for spec in args.detail:
+            options = methods.detail_options(spec)
+            runners[f"{name}+detail({spec})"] = methods.zoo_model_with_detail(
+                name, args.zoo, **options
+            )
     if args.holdout:
         from imgfix.data.inpainting import list_images, load_photos, split_holdout
 

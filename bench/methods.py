@@ -51,6 +51,26 @@ def zoo_model(name: str, zoo: str | None = None) -> Method:
     return run
 
 
+def zoo_model_with_detail(name: str, zoo: str | None = None, **detail) -> Method:
+    """A zoo model followed by ``imgfix.pipelines.texture.add_detail`` (keyword options)."""
+    from imgfix.pipelines.inpaint import load_inpainter
+    from imgfix.pipelines.texture import add_detail
+
+    inpainter = load_inpainter(name, zoo)
+
+    def run(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        base = inpainter.fill(rgb.astype(np.float32) / 255.0, hole)
+        return _composite(rgb, add_detail(base, hole, **detail), hole)
+
+    return run
+
+
+def detail_options(spec: str) -> dict[str, float | int]:
+    """``"vote=0,strength=0.75"`` -> keyword options of ``add_detail`` (integers stay ints)."""
+    pairs = (kv.split("=", 1) for kv in spec.split(",") if kv)
+    return {k: int(v) if v.lstrip("-").isdigit() else float(v) for k, v in pairs}
+
+
 def _composite(rgb: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """The package's own compositing: known pixels kept, the fill quantized into the hole."""
     from imgfix.io import Picture
