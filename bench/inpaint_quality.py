@@ -585,9 +585,7 @@ def main(argv: list[str] | None = None) -> dict:
         runners[name] = methods.zoo_model(name, args.zoo)
         for spec in args.detail:
             options = methods.detail_options(spec)
-            runners[f"{name}+detail({spec})"] = methods.zoo_model_with_detail(
-                name, args.zoo, **options
-            )
+            runners[f"{name}+detail({spec})"] = methods.zoo_model(name, args.zoo, options)
     if args.holdout:
         from imgfix.data.inpainting import list_images, load_photos, split_holdout
 

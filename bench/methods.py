@@ -40,27 +40,19 @@ def mean_colour(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return _composite(rgb, np.broadcast_to(mean, rgb.shape), hole)
 
 
-def zoo_model(name: str, zoo: str | None = None) -> Method:
-    from imgfix.pipelines.inpaint import load_inpainter
-
-    inpainter = load_inpainter(name, zoo)
-
-    def run(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        return _composite(rgb, inpainter.fill(rgb.astype(np.float32) / 255.0, hole), hole)
-
-    return run
-
-
-def zoo_model_with_detail(name: str, zoo: str | None = None, **detail) -> Method:
-    """A zoo model followed by ``imgfix.pipelines.texture.add_detail`` (keyword options)."""
+def zoo_model(name: str, zoo: str | None = None, detail: dict | None = None) -> Method:
+    """A zoo inpainter through the package's pipeline; with ``detail``, followed by
+    ``imgfix.pipelines.texture.add_detail`` with those keyword options."""
     from imgfix.pipelines.inpaint import load_inpainter
     from imgfix.pipelines.texture import add_detail
 
     inpainter = load_inpainter(name, zoo)
 
     def run(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        base = inpainter.fill(rgb.astype(np.float32) / 255.0, hole)
-        return _composite(rgb, add_detail(base, hole, **detail), hole)
+        filled = inpainter.fill(rgb.astype(np.float32) / 255.0, hole)
+        if detail is not None:
+            filled = add_detail(filled, hole, **detail)
+        return _composite(rgb, filled, hole)
 
     return run
 

@@ -41,12 +41,13 @@ def known_blur(rgb: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    out = mask.copy()
-    for axis in (0, 1):
-        grown = out.copy()
-        for s in range(1, r + 1):
-            grown |= np.roll(out, s, axis) | np.roll(out, -s, axis)
-        out = grown
+    """Square dilation by ``r`` pixels (no wrap-around at the edges)."""
+    h, w = mask.shape
+    padded = np.pad(mask, r)
+    out = np.zeros_like(mask)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            out |= padded[dy : dy + h, dx : dx + w]
     return out
 
 
