@@ -108,7 +108,9 @@ def test_sigterm_checkpoints_and_exits_cleanly(photos, tmp_path):
         time.sleep(0.2)
     time.sleep(2)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    # The stop still compiles and takes a step, validates, saves and exports to LiteRT: 25 s
+    # on 2 idle cores, 90 s beside the other test worker; the bound is for a hang, not speed.
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, err.decode()[-2000:]  # stopped, not done
     assert (logdir / "checkpoint.keras").is_file()
     card = json.loads((tmp_path / "zoo" / "stopper.json").read_text())
