@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -368,8 +369,10 @@ def perception_distortion(summary: list[dict], path: Path) -> None:
     names = list(dict.fromkeys(s["method"] for s in points))
     colours = plt.get_cmap("tab20").colors
     markers = dict(zip(families, "osD^vP*X", strict=False))
-    fig, axes = plt.subplots(1, max(len(sizes), 1), figsize=(6 * max(len(sizes), 1), 4.4),
-                             squeeze=False)  # fmt: skip
+    # each panel 6 in wide, plus room for the legend of long method names on the right
+    legend = 0.065 * max(map(len, names), default=0) + 0.8
+    fig, axes = plt.subplots(1, max(len(sizes), 1), figsize=(6 * max(len(sizes), 1) + legend,
+                             4.4), squeeze=False)  # fmt: skip
     for ax, size in zip(axes[0], sizes, strict=False):
         for s in (s for s in points if s["size"] == size):
             colour = colours[names.index(s["method"]) % len(colours)]
@@ -425,8 +428,8 @@ def figure(kept: dict[tuple[str, int, str], dict], names: list[str], path: Path,
             ax.set_yticks([])
             if ax is row[0]:
                 ax.set_ylabel(f"{image}\n{family} @{size}", fontsize=7)
-            if r == 0:
-                ax.set_title(column, fontsize=7)
+            if r == 0:  # long names (a model with detail options) wrapped at their commas
+                ax.set_title("\n".join(textwrap.wrap(column.replace(",", ", "), 22)), fontsize=7)
     fig.tight_layout(pad=0.3)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

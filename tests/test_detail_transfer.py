@@ -63,3 +63,42 @@ def test_blur_over_known_pixels_ignores_the_hole():
     a = texture.known_blur(fill, ~hole, 2.0)
     b = texture.known_blur(poisoned, ~hole, 2.0)
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def _agreeing_neighbours(targets: np.ndarray, src: np.ndarray, shape: tuple[int, int]) -> float:
+    """The share of horizontal neighbour pairs in the hole that copy with the same offset."""
+    offset = np.full((*shape, 2), -(10**6), np.int64)
+    offset[targets[:, 0], targets[:, 1]] = src - targets
+    has = np.zeros(shape, bool)
+    has[targets[:, 0], targets[:, 1]] = True
+    pairs = has[:, 1:] & has[:, :-1]
+    same = (offset[:, 1:] == offset[:, :-1]).all(-1) & pairs
+    return same.sum() / pairs.sum()
+
+
+def test_coherence_copies_whole_patches_as_well_matched():
+    truth, hole, fill = _scene()
+    features = texture._features(texture.blur(fill, 4.0), 3)
+    sources = ~texture._dilate(hole, 4)
+    plain = texture.match(features, hole, sources, iterations=3)
+    coherent = texture.match(features, hole, sources, iterations=3, coherence=2.0)
+    # Every source is a known pixel away from the hole, and the distances are the features'.
+    for targets, src, dist in (plain, coherent):
+        assert sources[src[:, 0], src[:, 1]].all()
+        d = features[src[:, 0], src[:, 1]] - features[targets[:, 0], targets[:, 1]]
+        np.testing.assert_allclose(dist, (d * d).sum(-1), rtol=1e-5)
+    assert _agreeing_neighbours(*coherent[:2], hole.shape) > 2 * _agreeing_neighbours(
+        *plain[:2], hole.shape
+    )
+    # ... from the textured half still: the flat half's context is far.
+    assert (coherent[1][:, 1] < 64).all()
+
+
+def test_confidence_pastes_less_where_the_match_is_poor():
+    truth, hole, fill = _scene()
+    full = texture.add_detail(fill, hole, vote=0)
+    low = texture.add_detail(fill, hole, vote=0, confidence=0.3)
+    added_full, added_low = np.abs(full - fill)[hole], np.abs(low - fill)[hole]
+    assert added_low.mean() < 0.8 * added_full.mean()
+    assert (added_low <= added_full + 1e-6).all()  # a gain of at most 1
+

@@ -4,7 +4,8 @@ A weightless second stage for an inpainter whose fill is right in colour and lay
 A PatchMatch search (Barnes et al. 2009), vectorised in NumPy, finds for every hole pixel a known
 pixel whose low-frequency neighbourhood matches the fill's there; the known pixel's detail (the
 image minus its Gaussian blur at ``sigma``) is then copied, voted over 3x3 neighbours so seams
-blend, and added to the fill, scaled by ``strength``. This is RETHINED's idea (attention that
+blend, and added to the fill, scaled by ``strength``. A coherence term in the match makes
+neighbouring pixels copy with the same offset, so whole pieces of texture are copied. This is RETHINED's idea (attention that
 pastes the high-frequency part of known patches onto a coarse fill) with a nearest-neighbour
 search in place of learned attention.
 """
@@ -68,11 +69,15 @@ def match(
     *,
     iterations: int = 4,
     penalty: float = 0.0,
+    coherence: float = 0.0,
     seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PatchMatch from the hole pixels to ``sources``: (ty, tx) of the hole pixels in raster
-    order and their matched source coordinates (N, 2). ``penalty`` weighs the squared distance
-    (in units of the image's long side) against the feature distance."""
+    order, their matched source coordinates (N, 2) and the feature distance of each match.
+    ``penalty`` weighs the squared distance (in units of the image's long side) against the
+    feature distance; from the second iteration on, ``coherence`` times the median distance
+    is taken off the cost for each of the 4 neighbours that copies with the same offset, so
+    that whole patches are copied rather than single pixels."""
     h, w, _ = features.shape
     rng = np.random.default_rng(seed)
     ty, tx = np.nonzero(hole)
@@ -82,14 +87,30 @@ def match(
     valid_y, valid_x = np.nonzero(sources)
     pick = rng.integers(0, valid_y.size, n)
     sy, sx = valid_y[pick].copy(), valid_x[pick].copy()
-    target = features[ty, tx]
+    flat = features.reshape(h * w, -1)  # np.take on rows: 2-4x faster than features[y, x]
+    target = np.take(flat, ty * w + tx, axis=0)
     scale = penalty / float(max(h, w)) ** 2
+    neighbours = []  # index of each hole pixel's 4 neighbours (-1: not in the hole)
+    for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        qy, qx = ty + dy, tx + dx
+        ok = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+        neighbours.append(np.where(ok, index[np.clip(qy, 0, h - 1), np.clip(qx, 0, w - 1)], -1))
+
+    def distance(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+        d = np.take(flat, cy * w + cx, axis=0) - target
+        return np.einsum("nc,nc->n", d, d)
+
+    bonus = 0.0  # the coherence bonus per agreeing neighbour, set once matches are good
 
     def cost(cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
-        d = features[cy, cx] - target
-        c = np.einsum("nc,nc->n", d, d)
+        c = distance(cy, cx)
         if scale:
             c += scale * ((cy - ty) ** 2 + (cx - tx) ** 2)
+        if bonus:
+            code = (cy - ty) * (2 * w + 1) + (cx - tx)  # the offset as one integer
+            current = (sy - ty) * (2 * w + 1) + (sx - tx)
+            for q in neighbours:
+                c -= bonus * ((q >= 0) & (current[np.maximum(q, 0)] == code))
         return c
 
     best = cost(sy, sx)
@@ -109,7 +130,10 @@ def match(
     while step >= 1:
         steps.append(step)
         step //= 2
-    for _ in range(iterations):
+    for iteration in range(iterations):
+        if coherence and iteration:  # in units of how well pixels match by now
+            bonus = coherence * float(np.median(distance(sy, sx)))
+            best = cost(sy, sx)
         for step in steps:
             for dy, dx in ((step, 0), (-step, 0), (0, step), (0, -step)):
                 qy, qx = ty + dy, tx + dx
@@ -124,7 +148,7 @@ def match(
             rx = rng.integers(-radius, radius + 1, n)
             consider(sy + ry, sx + rx, np.ones(n, bool))
             radius //= 2
-    return np.stack([ty, tx], 1), np.stack([sy, sx], 1)
+    return np.stack([ty, tx], 1), np.stack([sy, sx], 1), distance(sy, sx)
 
 
 def _vote(
@@ -134,6 +158,7 @@ def _vote(
     src: np.ndarray,
     factor: int,
     vote: int = 1,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Hole detail at full resolution from a match found at 1/``factor``: each full-resolution
     pixel averages what its own and its 8 neighbours' matches say it should copy."""
@@ -142,6 +167,9 @@ def _vote(
     has = np.zeros(offset.shape[:2], bool)
     offset[targets[:, 0] + 1, targets[:, 1] + 1] = (src - targets) * factor
     has[targets[:, 0] + 1, targets[:, 1] + 1] = True
+    gain = np.ones(offset.shape[:2], np.float32)
+    if weight is not None:
+        gain[targets[:, 0] + 1, targets[:, 1] + 1] = weight
     py, px = np.nonzero(hole)
     total = np.zeros((py.size, 3), np.float32)
     count = np.zeros(py.size, np.float32)
@@ -158,7 +186,8 @@ def _vote(
             ok &= (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             yy, xx = np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)
             ok &= ~hole[yy, xx]
-            total += np.where(ok[:, None], detail[yy, xx], 0)
+            g = np.where(ok, gain[ny, nx], 0)
+            total += g[:, None] * detail[yy, xx]
             count += ok
     out = np.zeros_like(detail)
     out[py, px] = total / np.maximum(count, 1)[:, None]
@@ -178,10 +207,16 @@ def add_detail(
     match_size: int = 256,
     context_sigma: float = 4.0,
     vote: int = 1,
+    coherence: float = 0.0,
+    confidence: float = 0.0,
     seed: int = 0,
 ) -> np.ndarray:
     """``fill`` (H, W, 3 float32 in [0, 1]: known pixels, the model's fill in ``hole``) with
-    the known region's detail copied into the hole. Known pixels are returned unchanged."""
+    the known region's detail copied into the hole. Known pixels are returned unchanged.
+
+    ``coherence`` makes neighbours copy with one offset (``match``); ``confidence`` (if not 0)
+    scales a match's detail by ``confidence`` times the median match distance over its own,
+    at most 1."""
     fill = np.asarray(fill, np.float32)
     hole = np.asarray(hole, bool)
     known = ~hole
@@ -196,8 +231,11 @@ def add_detail(
     sources = ~_dilate(small_hole, max(1, margin // factor) + 1)
     if not sources.any() or not small_hole.any():
         return fill
-    targets, src = match(features, small_hole, sources, iterations=iterations,
-                         penalty=penalty, seed=seed)  # fmt: skip
-    pasted = _vote(detail, hole, targets, src, factor, vote)
+    targets, src, dist = match(features, small_hole, sources, iterations=iterations,
+                               penalty=penalty, coherence=coherence, seed=seed)  # fmt: skip
+    weight = None
+    if confidence:  # a poor match pastes less: full detail at the median distance and under
+        weight = np.minimum(1.0, confidence * np.median(dist) / np.maximum(dist, 1e-12))
+    pasted = _vote(detail, hole, targets, src, factor, vote, weight)
     out = np.where(hole[..., None], np.clip(fill + strength * pasted, 0.0, 1.0), fill)
     return out.astype(np.float32)
