@@ -5,9 +5,9 @@ A PatchMatch search (Barnes et al. 2009), vectorised in NumPy, finds for every h
 pixel whose low-frequency neighbourhood matches the fill's there; the known pixel's detail (the
 image minus its Gaussian blur at ``sigma``) is then copied, voted over 3x3 neighbours so seams
 blend, and added to the fill, scaled by ``strength``. A coherence term in the match makes
-neighbouring pixels copy with the same offset, so whole pieces of texture are copied. This is RETHINED's idea (attention that
-pastes the high-frequency part of known patches onto a coarse fill) with a nearest-neighbour
-search in place of learned attention.
+neighbouring pixels copy with the same offset, so whole pieces of texture are copied. This is
+RETHINED's idea (attention that pastes the high-frequency part of known patches onto a coarse
+fill) with a nearest-neighbour search in place of learned attention.
 """
 
 from __future__ import annotations
