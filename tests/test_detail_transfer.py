@@ -101,4 +101,3 @@ def test_confidence_pastes_less_where_the_match_is_poor():
     added_full, added_low = np.abs(full - fill)[hole], np.abs(low - fill)[hole]
     assert added_low.mean() < 0.8 * added_full.mean()
     assert (added_low <= added_full + 1e-6).all()  # a gain of at most 1
-
