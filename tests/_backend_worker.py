@@ -26,8 +26,8 @@ import keras
 import numpy as np
 from keras import ops
 
-KINDS = ("inpainter", "lama", "cgan", "vae", "text")
-AGREE = ("inpainter", "lama", "cgan", "vae")
+KINDS = ("inpainter", "lama", "cgan", "cgan-d2", "vae", "text")
+AGREE = ("inpainter", "lama", "cgan", "cgan-d2", "vae")
 PARALLEL = ("cgan", "vae")
 """Run again with ``--devices N``: data parallel over N emulated devices (JAX) or logical CPUs
 (TensorFlow's MirroredStrategy)."""
@@ -115,10 +115,12 @@ def main(folder: Path, steps: int, other: str | None, devices: int = 1) -> None:
     for kind in KINDS:
         began = time.monotonic()
         model = load_checkpoint(folder / f"{kind}-init.keras")
-        if kind in ("inpainter", "lama", "cgan"):
+        if kind not in ("vae", "text"):
             model.compile()
         report[kind] = _losses(model, kind, steps)
         report[f"{kind}-step"] = _step(model)
+        if hasattr(model, "d_optimizer"):
+            report[f"{kind}-critic-steps"] = int(ops.convert_to_numpy(model.d_optimizer.iterations))
         report[f"{kind}-optimizer"] = _optimizer_sum(model)
         model.save(folder / f"{kind}-{backend}.keras")
         report[f"{kind}-seconds"] = round(time.monotonic() - began, 1)

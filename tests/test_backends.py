@@ -25,6 +25,12 @@ RTOL, ATOL = 2e-3, 5e-4
 """How closely the backends' losses agree over the first steps (float32 on the CPU: the two
 run different convolution kernels, and Adam's first steps amplify their last-bit differences).
 """
+SN_RTOL, SN_ATOL = 5e-2, 2e-3
+"""For ``cgan-d2``, whose first logged figures already follow a critic update. Keras's
+``SpectralNormalization`` stores the normalised kernel in the forward pass, and the backends
+differentiate that differently: TensorFlow's tape takes the gradient at the stored kernel,
+while JAX's also flows through the division by sigma, as in Miyato et al. (a few % on the
+first update; ``docs/generation.md``)."""
 
 
 def _build_inits(folder: Path) -> None:
@@ -57,6 +63,10 @@ def _build_inits(folder: Path) -> None:
             build_discriminator(24, 8, 8),
             encoder=build_encoder(24, 4, 8, 8),
             r1_gamma=0.1,
+        ),
+        # a plain cGAN with two critic updates per step: the critic-only pass of both steps
+        "cgan-d2": ConditionalGAN(
+            build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), d_steps=2
         ),
         "vae": ConditionalVAE(build_encoder(24, 4, 8, 8), build_generator(24, 4, 8, 8)),
         "text": build_prompt_trainer(dim=16, image_size=24),
@@ -98,7 +108,7 @@ def runs(tmp_path_factory) -> dict:
     return {"folder": folder, "tensorflow": _report(tf_worker), "jax": _report(jax_worker)}
 
 
-@pytest.mark.parametrize("kind", ["inpainter", "lama", "cgan", "vae"])
+@pytest.mark.parametrize("kind", ["inpainter", "lama", "cgan", "cgan-d2", "vae"])
 def test_first_steps_give_the_same_losses_on_both_backends(runs, kind):
     tf_logs, jax_logs = runs["tensorflow"][kind], runs["jax"][kind]
     assert len(tf_logs) == len(jax_logs) == STEPS
@@ -109,13 +119,18 @@ def test_first_steps_give_the_same_losses_on_both_backends(runs, kind):
             if name.endswith("_acc"):  # a count of scores above 0: one near 0 may flip
                 assert abs(a[name] - b[name]) <= 0.25, (kind, step, name)
                 continue
-            assert a[name] == pytest.approx(b[name], rel=RTOL, abs=ATOL), (kind, step, name)
+            rel, tol = (SN_RTOL, SN_ATOL) if kind == "cgan-d2" else (RTOL, ATOL)
+            assert a[name] == pytest.approx(b[name], rel=rel, abs=tol), (kind, step, name)
+    if kind.startswith("cgan"):  # d_steps critic updates per generator update, on both
+        d_steps = 2 if kind == "cgan-d2" else 1
+        assert runs["tensorflow"][f"{kind}-critic-steps"] == d_steps * STEPS
+        assert runs["jax"][f"{kind}-critic-steps"] == d_steps * STEPS
     # the runs did train: the losses moved
     moved = [n for n in tf_logs[0] if abs(tf_logs[-1][n] - tf_logs[0][n]) > 2 * ATOL]
     assert moved, kind
 
 
-@pytest.mark.parametrize("kind", ["inpainter", "lama", "cgan", "vae", "text"])
+@pytest.mark.parametrize("kind", ["inpainter", "lama", "cgan", "cgan-d2", "vae", "text"])
 def test_a_checkpoint_resumes_under_the_other_backend(runs, kind):
     import keras
 
@@ -134,8 +149,9 @@ def test_a_checkpoint_resumes_under_the_other_backend(runs, kind):
     # step) where a near-zero gradient's sign differs between the backends' kernels.
     if kind != "text":
         for w, t in zip(model.get_weights(), twin.get_weights(), strict=True):
-            np.testing.assert_allclose(w, t, rtol=1e-2, atol=STEPS * 1e-3)
-    if kind in ("inpainter", "lama", "cgan"):
+            tol = STEPS * (4e-3 if kind == "cgan-d2" else 1e-3)
+            np.testing.assert_allclose(w, t, rtol=1e-2, atol=tol)
+    if kind not in ("vae", "text"):
         model.compile()
     sys.path.insert(0, str(WORKER.parent))
     from _backend_worker import _optimizer_sum, _step, batches

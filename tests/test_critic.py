@@ -86,3 +86,27 @@ def test_critic_warmup_holds_the_generator_then_lets_it_learn(tmp_path):
     _set_rate(loaded.g_optimizer, 5e-4)  # a resumed run's --lr keeps the delay
     assert _warmup(loaded.g_optimizer) == 2
     assert float(loaded.g_optimizer.learning_rate) == pytest.approx(5e-4)
+
+
+def test_d_steps_updates_the_critic_that_many_times_per_generator_step(tmp_path):
+    image, cond = _images()
+    batches = tf.data.Dataset.from_tensors((image, cond)).repeat()
+    critics = {}
+    for d_steps in (1, 3):
+        keras.utils.set_random_seed(0)
+        gan = ConditionalGAN(
+            build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), d_steps=d_steps
+        )
+        gan.compile()
+        before = [np.array(w) for w in gan.discriminator.trainable_weights]
+        gan.fit(batches, steps_per_epoch=2, verbose=0)
+        assert int(gan.g_optimizer.iterations) == 2
+        assert int(gan.d_optimizer.iterations) == 2 * d_steps
+        pairs = zip(gan.discriminator.trainable_weights, before, strict=True)
+        critics[d_steps] = sum(float(np.abs(np.array(w) - b).sum()) for w, b in pairs)
+    assert critics[3] > critics[1]  # the extra updates moved it: not a counter alone
+    path = tmp_path / "gan.keras"
+    gan.save(path)
+    assert keras.saving.load_model(path, safe_mode=True).d_steps == 3
+    with pytest.raises(ValueError, match="d_steps"):
+        ConditionalGAN(build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), d_steps=0)

@@ -493,6 +493,12 @@ def train_cgan(
         help="Steps at the start in which only the critic learns (the generator's learning "
         "rate is 0).",
     ),
+    d_steps: int | None = typer.Option(
+        None,
+        "--d-steps",
+        min=1,
+        help="Critic updates per generator update (n_critic) [1]; a resumed run may change it.",
+    ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,

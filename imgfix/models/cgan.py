@@ -144,7 +144,8 @@ class ConditionalGAN(TwoPlayerModel):
       prompt counts as fake, so the discriminator must check the prompt, not only realism;
     * with an ``encoder``, a reconstruction path: ``generator(encoder(x, c), c)`` must rebuild
       ``x`` (L1, weight ``rec_weight``) and the encoder is kept near the prior by a KL term;
-    * an EMA copy of the generator's weights, warmed up, which is the exported generator.
+    * an EMA copy of the generator's weights, warmed up, which is the exported generator;
+    * ``d_steps`` critic updates per generator update.
 
     The step itself is the backend's (``TwoPlayerModel``); this class says what is minimised.
     """
@@ -164,6 +165,7 @@ class ConditionalGAN(TwoPlayerModel):
         ema_generator: keras.Model | None = None,
         r1_gamma: float = 0.0,
         augment: str = "diffaugment",
+        d_steps: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -178,6 +180,9 @@ class ConditionalGAN(TwoPlayerModel):
         if augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {AUGMENTS}, got {augment!r}")
         self.r1_gamma, self.augment = r1_gamma, augment
+        if int(d_steps) < 1:
+            raise ValueError(f"d_steps must be at least 1, got {d_steps}")
+        self.d_steps = int(d_steps)
         self.z_dim = generator.input_shape[0][-1]
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
@@ -273,6 +278,7 @@ class ConditionalGAN(TwoPlayerModel):
             "seed": self.seed,
             "r1_gamma": self.r1_gamma,
             "augment": self.augment,
+            "d_steps": self.d_steps,
         }
 
     @classmethod

@@ -65,7 +65,13 @@ class PlayerOptimizers(keras.optimizers.MultiOptimizer):
 class TwoPlayerModel(keras.Model):
     """``generator`` and ``discriminator`` with ``g_optimizer`` and ``d_optimizer``; subclasses
     define ``player_losses`` and may override ``generator_variables`` and ``moving_averages``.
+
+    ``d_steps`` critic updates come before each generator update (WGAN's n_critic): the first
+    ``d_steps - 1`` train the critic alone, on the same batch with fresh noise, and the last is
+    the joint step, whose figures are logged.
     """
+
+    d_steps: int = 1
 
     def generator_variables(self) -> list:
         return list(self.generator.trainable_variables)

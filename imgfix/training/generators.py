@@ -207,6 +207,7 @@ def build_trainer(
     augment: str = "translation",
     mismatch_weight: float = 0.5,
     d_warmup: int = 0,
+    d_steps: int = 1,
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
@@ -255,6 +256,7 @@ def build_trainer(
         r1_gamma=r1_gamma,
         augment=augment,
         mismatch_weight=mismatch_weight,
+        d_steps=d_steps,
     )
     trainer.compile()
     return trainer
@@ -291,12 +293,13 @@ def train_generator(
     augment: str = "translation",
     mismatch_weight: float = 0.5,
     d_warmup: int = 0,
+    d_steps: int | None = None,
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
-    ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight`` and ``d_warmup`` set up the
-    GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``). The first
-    three default to what kept it learning, the last two to the shipped recipe
-    (docs/generation.md).
+    ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight``, ``d_warmup`` and ``d_steps``
+    set up the GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``).
+    The first three default to what kept it learning, the rest to the shipped recipe
+    (docs/generation.md). ``lr``, ``d_lr`` and ``d_steps`` may change when a run resumes.
     ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
 
     ``init`` is a VAE training checkpoint (``runs/<vae>/checkpoint.keras``) whose encoder and
@@ -330,6 +333,8 @@ def train_generator(
                 _set_rate(trainer.optimizer if family == "vae" else trainer.g_optimizer, lr)
             if d_lr is not None and family == "cgan":
                 trainer.d_optimizer.learning_rate.assign(d_lr)
+            if d_steps is not None and family == "cgan":
+                trainer.d_steps = d_steps
         else:
             keras.utils.set_random_seed(seed)
             vae = None
@@ -341,7 +346,7 @@ def train_generator(
                 family, image_size, cond_dim, z_dim=z_dim, filters=filters, lr=lr, d_lr=d_lr,
                 kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
                 init=vae, seed=seed, d_pooling=d_pooling, r1_gamma=r1_gamma, augment=augment,
-                mismatch_weight=mismatch_weight, d_warmup=d_warmup,
+                mismatch_weight=mismatch_weight, d_warmup=d_warmup, d_steps=d_steps or 1,
             )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
@@ -392,6 +397,7 @@ def train_generator(
                             "r1_gamma": trainer.r1_gamma,
                             "mismatch_weight": trainer.mismatch_weight,
                             "d_warmup": _warmup(trainer.g_optimizer),
+                            "d_steps": trainer.d_steps,
                             "augment": trainer.augment,
                         }
                     ),

@@ -60,33 +60,52 @@ def train_step(model: Any, state: tuple, data: Any) -> tuple[dict, tuple]:
     g_at, d_at = _positions(model)
     head, g_opt, d_opt = _split(model, list(optimizer_values))
 
-    def losses(g_values, d_values, which):
-        values = list(trainable)
+    def losses(g_values, d_values, which, base, fixed):
+        values = list(base)
         for i, v in zip(g_at, g_values, strict=True):
             values[i] = v
         for i, v in zip(d_at, d_values, strict=True):
             values[i] = v
-        pairs = (model.trainable_variables, values), (model.non_trainable_variables, non_trainable)
+        pairs = (model.trainable_variables, values), (model.non_trainable_variables, fixed)
         with _scope(*pairs) as scope:
             g_loss, d_loss, figures = model.player_losses(data, input_gradient)
         return (g_loss, d_loss)[which], (
             figures,
-            _current(scope, model.non_trainable_variables, non_trainable),
+            _current(scope, model.non_trainable_variables, fixed),
             _current(scope, model.trainable_variables, values),
         )
 
+    def critic_update(d_values, d_opt, base, fixed):
+        """One critic update at ``base``: its new values, optimizer state and what it assigned."""
+        (_, (_, fixed, assigned)), d_grads = jax.value_and_grad(
+            lambda d: losses(g_values, d, 1, base, fixed), has_aux=True
+        )(d_values)
+        d_now = [assigned[i] for i in d_at]
+        d_values, d_opt = model.d_optimizer.stateless_apply(d_opt, d_grads, d_now)
+        for i, v in zip(d_at, d_values, strict=True):
+            assigned[i] = v
+        return d_values, d_opt, assigned, fixed
+
     g_values = [trainable[i] for i in g_at]
     d_values = [trainable[i] for i in d_at]
+    # The critic alone first (model.d_steps - 1 updates), each pass on the values the last left.
+    trainable, non_trainable = list(trainable), list(non_trainable)
+    for _ in range(model.d_steps - 1 if model.trains_critic() else 0):
+        d_values, d_opt, trainable, non_trainable = critic_update(
+            d_values, d_opt, trainable, non_trainable
+        )
     # One gradient per player, each with the other player's weights held: under jit, XLA
     # shares the forward pass the two have in common.
     (_, (figures, non_trainable_next, assigned)), g_grads = jax.value_and_grad(
         losses, argnums=0, has_aux=True
-    )(g_values, d_values, 0)
+    )(g_values, d_values, 0, trainable, non_trainable)
     # A layer may assign its own weights in the forward pass: spectral normalisation stores
     # the normalised kernel. As under TensorFlow, the update applies to what it assigned.
     new = list(assigned)
     if model.trains_critic():
-        _, d_grads = jax.value_and_grad(lambda d: losses(g_values, d, 1), has_aux=True)(d_values)
+        _, d_grads = jax.value_and_grad(
+            lambda d: losses(g_values, d, 1, trainable, non_trainable), has_aux=True
+        )(d_values)
         d_now = [assigned[i] for i in d_at]
         d_values, d_opt = model.d_optimizer.stateless_apply(d_opt, d_grads, d_now)
         for i, v in zip(d_at, d_values, strict=True):

@@ -1,4 +1,5 @@
-"""The GAN step on TensorFlow: one forward pass under two gradient tapes, one per player."""
+"""The GAN step on TensorFlow: one forward pass under two gradient tapes, one per player, after
+``model.d_steps - 1`` passes that train the critic alone."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def input_gradient(fn, x):
 
 def train_step(model: Any, data: Any) -> dict:
     g_vars, d_vars = model.generator_variables(), model.critic_variables()
+    for _ in range(model.d_steps - 1 if model.trains_critic() else 0):
+        with tf.GradientTape() as d_tape:
+            d_loss = replica_share(model.player_losses(data, input_gradient)[1])
+        d_grads = d_tape.gradient(d_loss, d_vars)
+        model.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=True))
     with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
         g_loss, d_loss, values = model.player_losses(data, input_gradient)
         # Over N replicas (MirroredStrategy) the optimizers sum the replicas' gradients.
