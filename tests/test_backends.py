@@ -30,7 +30,7 @@ SN_RTOL, SN_ATOL = 5e-2, 2e-3
 ``SpectralNormalization`` stores the normalised kernel in the forward pass, and the backends
 differentiate that differently: TensorFlow's tape takes the gradient at the stored kernel,
 while JAX's also flows through the division by sigma, as in Miyato et al. (a few % on the
-first update; ``docs/generation.md``)."""
+first update; ``docs/scale.md``)."""
 
 
 def _build_inits(folder: Path) -> None:

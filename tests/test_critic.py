@@ -97,7 +97,7 @@ def test_d_steps_updates_the_critic_that_many_times_per_generator_step(tmp_path)
         gan = ConditionalGAN(
             build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), d_steps=d_steps
         )
-        gan.compile()
+        gan.compile(run_eagerly=True)  # the same step, untraced: tracing two models took 40 s
         before = [np.array(w) for w in gan.discriminator.trainable_weights]
         gan.fit(batches, steps_per_epoch=2, verbose=0)
         assert int(gan.g_optimizer.iterations) == 2

@@ -102,12 +102,8 @@ def train_step(model: Any, state: tuple, data: Any) -> tuple[dict, tuple]:
     # A layer may assign its own weights in the forward pass: spectral normalisation stores
     # the normalised kernel. As under TensorFlow, the update applies to what it assigned.
     new = list(assigned)
-    if model.trains_critic():
-        _, d_grads = jax.value_and_grad(
-            lambda d: losses(g_values, d, 1, trainable, non_trainable), has_aux=True
-        )(d_values)
-        d_now = [assigned[i] for i in d_at]
-        d_values, d_opt = model.d_optimizer.stateless_apply(d_opt, d_grads, d_now)
+    if model.trains_critic():  # its pass assigns what the generator's pass assigned
+        d_values, d_opt, _, _ = critic_update(d_values, d_opt, trainable, non_trainable)
         for i, v in zip(d_at, d_values, strict=True):
             new[i] = v
     g_now = [assigned[i] for i in g_at]
