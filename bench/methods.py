@@ -41,18 +41,15 @@ def mean_colour(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
 
 def zoo_model(name: str, zoo: str | None = None, detail: dict | None = None) -> Method:
-    """A zoo inpainter through the package's pipeline; with ``detail``, followed by
-    ``imgfix.pipelines.texture.add_detail`` with those keyword options."""
+    """A zoo inpainter through the package's pipeline; with ``detail``, its crops followed by
+    ``imgfix.pipelines.texture.add_detail`` with those keyword options, as ``imgfix inpaint
+    --texture`` runs it."""
     from imgfix.pipelines.inpaint import load_inpainter
-    from imgfix.pipelines.texture import add_detail
 
-    inpainter = load_inpainter(name, zoo)
+    inpainter = load_inpainter(name, zoo, detail=detail)
 
     def run(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        filled = inpainter.fill(rgb.astype(np.float32) / 255.0, hole)
-        if detail is not None:
-            filled = add_detail(filled, hole, **detail)
-        return _composite(rgb, filled, hole)
+        return _composite(rgb, inpainter.fill(rgb.astype(np.float32) / 255.0, hole), hole)
 
     return run
 

@@ -63,6 +63,7 @@ MASK_FAMILY = "medium"
 PROMPT = "cat"
 GENERATE_COUNTS = (1, 64)
 TELEA_RADIUS = 3
+TEXTURE_STRENGTH = 1.5  # the latency of `imgfix inpaint --texture 1.5`, the benchmarked setting
 RUNTIMES = {"litert": "LiteRT", "tensorflow": "TensorFlow"}
 TF_FLAG = ["--runtime", "tensorflow"]
 LITERT_IMPORT = "from ai_edge_litert.interpreter import Interpreter"
@@ -276,10 +277,15 @@ def memory(imgfix: list[str], folder: Path, model: str) -> dict:
 
 
 def latency(
-    inpainters: dict[str, Any], sizes: tuple[int, ...], repeat: int, warmup: int = 1
+    inpainters: dict[str, Any],
+    sizes: tuple[int, ...],
+    repeat: int,
+    warmup: int = 1,
+    textured: Any | None = None,
 ) -> list[dict]:
     """Seconds per ``Inpainter.fill`` on each runtime and per ``cv2.inpaint`` (Telea) on the
-    same square crop of the evaluation photo with the same ``medium`` hole, for each size."""
+    same square crop of the evaluation photo with the same ``medium`` hole, for each size;
+    ``textured``: also an inpainter with the detail stage (``imgfix inpaint --texture``)."""
     import cv2
 
     rows = []
@@ -293,6 +299,8 @@ def latency(
             },
             "telea_s": partial(cv2.inpaint, rgb, hole8, TELEA_RADIUS, cv2.INPAINT_TELEA),
         }
+        if textured is not None:
+            calls["imgfix_texture_s"] = partial(textured.fill, rgb, hole)
         rows.append(
             {
                 "size": size,
@@ -426,6 +434,9 @@ def _rows(group: str, data: Any) -> list[tuple[str, float, str, str, float]]:
             if "imgfix_tf_s" in r:
                 rows.append((f"{what}, TensorFlow", r["imgfix_tf_s"], "s", "the same on LiteRT",
                              r["imgfix_s"]))  # fmt: skip
+            if "imgfix_texture_s" in r:
+                texture = f"{what}, LiteRT, `--texture {TEXTURE_STRENGTH}`"
+                rows.append((texture, r["imgfix_texture_s"], "s", "without", r["imgfix_s"]))
         return rows
     if group == "batch":
         what = f"`inpaint_batch`, {data['photos']} photos of {data['size']} px, PNG in and out"
@@ -727,12 +738,16 @@ def main(argv: list[str] | None = None) -> dict:
         from imgfix import runtime
         from imgfix.pipelines.generate import load_generator
         from imgfix.pipelines.inpaint import load_inpainter
+        from imgfix.pipelines.texture import texture_options
 
         tf = runtime.setup("cpu", 0)
         results["settings"]["machine"] += f", TensorFlow {tf.__version__}"
         chosen = {rt: runtime.Settings(device="cpu", runtime=rt) for rt in RUNTIMES}
         inpainters = {rt: load_inpainter(args.model, args.zoo, s) for rt, s in chosen.items()}
-        results["latency"] = latency(inpainters, sizes, repeat, warmup)
+        textured = load_inpainter(
+            args.model, args.zoo, chosen["litert"], texture_options(TEXTURE_STRENGTH)
+        )
+        results["latency"] = latency(inpainters, sizes, repeat, warmup, textured)
         results["batch"] = batch(inpainters, folder / "batch", photos, repeat, warmup)
         generators = {rt: load_generator(args.generator, args.zoo, s) for rt, s in chosen.items()}
         results["generation"]["per_image"] = generation(

@@ -57,6 +57,7 @@ def test_photo_folder_holds_distinct_photos_with_matching_masks(tmp_path):
 
 def test_latency_and_batch_with_the_tiny_model_on_both_runtimes(tiny_zoo, tmp_path):
     from imgfix.pipelines.inpaint import load_inpainter
+    from imgfix.pipelines.texture import texture_options
     from imgfix.runtime import Settings
 
     inpainters = {
@@ -64,9 +65,11 @@ def test_latency_and_batch_with_the_tiny_model_on_both_runtimes(tiny_zoo, tmp_pa
         for rt in speed.RUNTIMES
     }
     assert {rt: f.runtime for rt, f in inpainters.items()} == {rt: rt for rt in speed.RUNTIMES}
-    (row,) = speed.latency(inpainters, (64,), repeat=2, warmup=1)
+    textured = load_inpainter(TINY, tiny_zoo, detail=texture_options(speed.TEXTURE_STRENGTH))
+    (row,) = speed.latency(inpainters, (64,), repeat=2, warmup=1, textured=textured)
     assert row["size"] == 64 and 0 < row["hole_fraction"] <= 0.5
     assert row["imgfix_s"] > 0 and row["imgfix_tf_s"] > 0 and row["telea_s"] > 0
+    assert row["imgfix_texture_s"] > 0
 
     result = speed.batch(inpainters, tmp_path, count=3, repeat=1, warmup=0, size=64)
     assert result["photos"] == 3

@@ -338,7 +338,7 @@ def test_inpaint_and_generate_on_litert_never_import_tensorflow(tmp_path, files)
     """The shipped models, as a user runs them on a CPU: LiteRT only."""
     runs = {
         "inpaint": ["inpaint", files / "photo.png", "-m", files / "mask.png",
-                    "-o", tmp_path / "filled.png"],
+                    "-o", tmp_path / "filled.png", "--texture", "1.5"],
         "batch": ["inpaint", files / "photo.png", files / "small.png", "-m", files / "mask.png",
                   "--out-dir", tmp_path / "batch"],
         "generate": ["--device", "cpu", "generate", "-p", "cat", "-p", "Katze", "-n", "2",

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgfix import io
+from imgfix import io, metrics
 from imgfix.errors import InputError
 from imgfix.pipelines import inpaint
 from imgfix.pipelines.inpaint import (
@@ -28,6 +28,7 @@ from imgfix.pipelines.inpaint import (
     inpaint_batch,
     inpaint_file,
 )
+from imgfix.pipelines.texture import texture_options
 from imgfix.runtime import KerasModel, Settings
 
 CARD = {"name": "test", "kind": "inpainter", "multiple": 16, "image_size": 64}
@@ -128,6 +129,23 @@ def test_fill_changes_only_the_hole(data, work_size, margin):
     if max(rgb.shape[:2]) <= work_size:
         # Native resolution: the model's fill lands unchanged.
         np.testing.assert_array_equal(out[hole], FILL)
+
+
+@pytest.mark.parametrize("work_size", [512, 48])
+def test_texture_option_copies_the_context_texture_onto_the_fill(work_size):
+    """``detail`` (``imgfix inpaint --texture``): the flat fill gets the surrounding grain, on
+    native and on downscaled crops, and the known pixels stay exact."""
+    rng = np.random.default_rng(0)
+    rgb = (0.5 + rng.uniform(-0.2, 0.2, (96, 120, 1)) * np.ones(3)).astype(np.float32)
+    hole = np.zeros((96, 120), bool)
+    hole[30:66, 40:80] = True
+    smooth = inpainter(work_size=work_size)[0].fill(rgb, hole)
+    textured = inpainter(work_size=work_size, detail=texture_options(1.5))[0].fill(rgb, hole)
+    np.testing.assert_array_equal(textured[~hole], rgb[~hole])
+    assert metrics.gradient_ratio(rgb, smooth, hole) < 0.05
+    assert metrics.gradient_ratio(rgb, textured, hole) > 0.3
+    assert abs(float(textured[hole].mean()) - FILL) < 0.02  # grain, not a change of colour
+    assert texture_options(0) is None
 
 
 @settings(max_examples=40, deadline=None)

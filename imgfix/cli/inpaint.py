@@ -60,6 +60,16 @@ def inpaint(
     resize_mask: bool = typer.Option(
         False, "--resize-mask", help="Stretch a mask of another size to the image's size."
     ),
+    texture: float = typer.Option(
+        0.0,
+        "--texture",
+        min=0.0,
+        max=3.0,
+        metavar="STRENGTH",
+        help="Copy the surrounding texture (grain, fur, grass) onto the smooth fill, at this "
+        "strength; 0 = off. 1.5 is the benchmarked setting: far less smear, about 1 dB less "
+        "hole PSNR (docs/texture.md).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     quality: int = typer.Option(
         95, "--quality", min=1, max=100, help="JPEG/WebP quality of the outputs."
@@ -93,6 +103,7 @@ def inpaint(
 
     from imgfix import io, zoo
     from imgfix.pipelines import inpaint as pipeline
+    from imgfix.pipelines.texture import texture_options
 
     options = pipeline.InpaintOptions(
         dilate=dilate,
@@ -115,7 +126,7 @@ def inpaint(
             raise InputError(f"{target}: output {what}; use --overwrite to replace it")
         _check_pair(image, mask, options)
         zoo.read_card(name, g.zoo, kind="inpainter")
-        inpainter = pipeline.load_inpainter(name, g.zoo, g.settings)
+        inpainter = pipeline.load_inpainter(name, g.zoo, g.settings, texture_options(texture))
         result = pipeline.inpaint_file(inpainter, image, mask, target, options, last=True)
         if result.warning:
             warn(result.warning)
@@ -129,7 +140,7 @@ def inpaint(
     if not images:
         raise InputError(f"{mask}: the mask is the only input image")
     zoo.read_card(name, g.zoo, kind="inpainter")
-    inpainter = pipeline.load_inpainter(name, g.zoo, g.settings)
+    inpainter = pipeline.load_inpainter(name, g.zoo, g.settings, texture_options(texture))
     count = len(images) if shard is None else len(shard.select(images))
     with progress_bar(g, "inpainting", count) as (progress, update):
 

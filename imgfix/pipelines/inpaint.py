@@ -22,6 +22,7 @@ from PIL import Image
 
 from imgfix import io, masks, runtime
 from imgfix.errors import ImgfixError, InputError
+from imgfix.pipelines import texture
 from imgfix.pipelines.shard import Shard
 
 # Context around a hole region, in pixels: at least MIN_MARGIN (enough for thin scratches and
@@ -57,6 +58,8 @@ class Inpainter:
     filled batch: a ``runtime.LiteRTModel`` or ``runtime.KerasModel``, so this class never knows
     which runtime runs it. ``margin`` fixes the context around each region in pixels (default:
     adaptive, see ``MIN_MARGIN``). ``max_batch`` crops of the same shape go through together.
+    ``detail``: keyword options of ``texture.add_detail``, which then copies each crop's known
+    texture onto the model's fill of that crop (``imgfix inpaint --texture``).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Inpainter:
         work_size: int = DEFAULT_WORK_SIZE,
         margin: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        detail: dict | None = None,
     ) -> None:
         self.model = model
         self.card = card
@@ -78,6 +82,7 @@ class Inpainter:
         self.work_size = int(work_size)
         self.margin = margin
         self.max_batch = max(1, int(max_batch))
+        self.detail = detail
 
     @property
     def runtime(self) -> str:
@@ -128,12 +133,25 @@ class Inpainter:
             group = pending.setdefault(crop.image.shape, [])
             group.append(crop)
             if len(group) >= self.max_batch:
-                yield from self._run(pending.pop(crop.image.shape))
+                yield from self._finish(rgb, hole, pending.pop(crop.image.shape))
             elif sum(len(g) for g in pending.values()) > 2 * self.max_batch:
                 for key in list(pending):
-                    yield from self._run(pending.pop(key))
+                    yield from self._finish(rgb, hole, pending.pop(key))
         for group in pending.values():
-            yield from self._run(group)
+            yield from self._finish(rgb, hole, group)
+
+    def _finish(
+        self, rgb: np.ndarray, hole: np.ndarray, crops: list[_Crop]
+    ) -> Iterator[tuple[Box, np.ndarray]]:
+        """``_run``, then, with ``detail``, the crop's known texture copied onto its fill."""
+        for box, filled in self._run(crops):
+            if self.detail is not None:
+                top, left, bottom, right = box
+                crop_hole = hole[top:bottom, left:right]
+                crop = _unit(rgb[top:bottom, left:right], copy=True)
+                crop[crop_hole] = filled[crop_hole]
+                filled = texture.add_detail(crop, crop_hole, **self.detail)
+            yield box, filled
 
     def _prepare(self, rgb: np.ndarray, hole: np.ndarray, box: Box) -> _Crop:
         top, left, bottom, right = box
@@ -198,9 +216,10 @@ def load_inpainter(
     name: str | None = None,
     zoo: str | Path | None = None,
     settings: runtime.Settings | None = None,
+    detail: dict | None = None,
 ) -> Inpainter:
     """The zoo's inpainter ``name`` (default: ``zoo.DEFAULT_INPAINTER``), ready to fill, on the
-    runtime ``settings`` select (LiteRT on the CPU)."""
+    runtime ``settings`` select (LiteRT on the CPU); ``detail`` as ``Inpainter`` takes it."""
     from imgfix import zoo as model_zoo
 
     name = name or model_zoo.DEFAULT_INPAINTER
@@ -209,7 +228,7 @@ def load_inpainter(
     # memory; TensorFlow amortises its per-call overhead over a batch.
     batch = 1 if model.runtime == "litert" else DEFAULT_MAX_BATCH
     work_size = int(card.get("work_size", DEFAULT_WORK_SIZE))
-    return Inpainter(model, card, work_size=work_size, max_batch=batch)
+    return Inpainter(model, card, work_size=work_size, max_batch=batch, detail=detail)
 
 
 # --- files ------------------------------------------------------------------------------------
