@@ -110,3 +110,30 @@ def test_d_steps_updates_the_critic_that_many_times_per_generator_step(tmp_path)
     assert keras.saving.load_model(path, safe_mode=True).d_steps == 3
     with pytest.raises(ValueError, match="d_steps"):
         ConditionalGAN(build_generator(24, 4, 8, 8), build_discriminator(24, 8, 8), d_steps=0)
+
+
+def test_a_text_table_critic_shares_its_projection_and_keeps_the_table(tmp_path):
+    """``condition_table``: concepts with one text vector get one projection, the table is
+    not trained, and it survives the ``.keras`` round trip."""
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(8, 5)).astype(np.float32)
+    table[3] = table[2]  # two concepts with the same text
+    keras.utils.set_random_seed(0)
+    critic = build_discriminator(24, 8, 8, pooling="sum", condition_table=table)
+    image = _images(1)[0].repeat(8, axis=0)
+    scores = np.asarray(critic([image, np.eye(8, dtype=np.float32)]))[:, 0]
+    assert scores[2] == pytest.approx(scores[3], rel=1e-5)
+    assert len(set(np.round(scores, 4))) > 2  # the condition matters
+    gan = ConditionalGAN(build_generator(24, 4, 8, 8), critic)
+    gan.compile(run_eagerly=True)
+    onehot = np.eye(8, dtype=np.float32)[rng.integers(0, 8, 4)]
+    gan.fit(tf.data.Dataset.from_tensors((_images()[0], onehot)).repeat(2), verbose=0)
+    lookup = critic.get_layer("cond_table")
+    assert not lookup.trainable_weights
+    np.testing.assert_array_equal(np.asarray(lookup.kernel), table)
+    path = tmp_path / "gan.keras"
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True).discriminator
+    np.testing.assert_array_equal(np.asarray(loaded.get_layer("cond_table").kernel), table)
+    with pytest.raises(ValueError, match="rows"):
+        build_discriminator(24, 9, 8, condition_table=table)

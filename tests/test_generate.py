@@ -772,3 +772,12 @@ def test_prompts_file_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "p.txt"
     path.write_text("# my prompts\ncat\n", encoding="utf-8-sig")
     assert pipeline.read_prompts_file(path) == ["cat"]
+
+
+def test_a_text_table_critic_needs_concepts(tmp_path):
+    from imgfix.training.generators import train_generator
+
+    with pytest.raises(InputError, match="--d-condition text: needs --condition concept"):
+        train_generator("cgan", tmp_path, "x", condition="label", d_condition="text")
+    with pytest.raises(InputError, match="--d-condition bogus"):
+        train_generator("cgan", tmp_path, "x", condition="concept", d_condition="bogus")

@@ -392,6 +392,11 @@ class DPooling(str, Enum):
     sum = "sum"
 
 
+class DCondition(str, Enum):
+    learned = "learned"
+    text = "text"
+
+
 class Augment(str, Enum):
     diffaugment = "diffaugment"
     translation = "translation"
@@ -499,6 +504,12 @@ def train_cgan(
         min=1,
         help="Critic updates per generator update (n_critic) [1]; a resumed run may change it.",
     ),
+    d_condition: DCondition = typer.Option(
+        DCondition.learned,
+        "--d-condition",
+        help="How the critic embeds a concept (--condition concept): a learned vector per "
+        "concept, or the concept's text centroid through one shared map.",
+    ),
     resume: bool = _RESUME,
     logdir: Path | None = _LOGDIR,
     checkpoint_minutes: float = _CHECKPOINT_MINUTES,
@@ -512,4 +523,5 @@ def train_cgan(
     """Train a text-, label- or concept-conditioned GAN on a corpus."""
     options = dict(locals())
     options["d_pooling"], options["augment"] = d_pooling.value, augment.value
+    options["d_condition"] = d_condition.value
     _train_generator("cgan", options.pop("ctx"), **options)

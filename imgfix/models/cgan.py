@@ -10,6 +10,7 @@ shape to the prompt where the adversarial loss alone ties only colour.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from imgfix.models.layers import FiLM, diff_augment, float32_outputs
@@ -63,7 +64,11 @@ POOLINGS = ("average", "sum")
 
 
 def build_discriminator(
-    image_size: int = 48, cond_dim: int = 128, filters: int = 32, pooling: str = "average"
+    image_size: int = 48,
+    cond_dim: int = 128,
+    filters: int = 32,
+    pooling: str = "average",
+    condition_table=None,
 ) -> keras.Model:
     """``[image in [0, 1], condition] -> score``: spectrally normalised convs and a projection
     head (Miyato & Koyama 2018), ``score = w . h + <h, V c>``, so the condition enters as an
@@ -71,7 +76,12 @@ def build_discriminator(
 
     ``pooling`` ``sum`` is global *sum* pooling before the heads, as in SNGAN-projection and
     BigGAN: under spectral norm the heads cannot scale up an averaged feature, so averaging
-    shrinks the logits by the number of positions (36: the last map is 6 x 6)."""
+    shrinks the logits by the number of positions (36: the last map is 6 x 6).
+
+    ``condition_table`` (K x D, for one-hot conditions of K concepts): each concept's fixed
+    vector (its text centroid) is looked up before the projection, so the projection is one
+    learned D x C map shared by all concepts instead of one free vector per concept: concepts
+    with two images each learn from their neighbours in text."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     image = keras.Input((image_size, image_size, 3), name="image")
@@ -87,7 +97,17 @@ def build_discriminator(
         positions = x.shape[1] * x.shape[2]
         h = layers.Rescaling(float(positions), name="sum_pool")(h)
     unconditional = layers.SpectralNormalization(layers.Dense(1), name="score")(h)
-    embedded = layers.SpectralNormalization(layers.Dense(width, use_bias=False), name="embed")(cond)
+    if condition_table is not None:
+        table = np.asarray(condition_table, np.float32)
+        if table.shape[0] != cond_dim:
+            raise ValueError(f"condition_table has {table.shape[0]} rows for cond_dim {cond_dim}")
+        lookup = layers.Dense(table.shape[1], use_bias=False, trainable=False, name="cond_table")
+        cond_in = lookup(cond)
+        lookup.kernel.assign(table)
+    else:
+        cond_in = cond
+    embed = layers.SpectralNormalization(layers.Dense(width, use_bias=False), name="embed")
+    embedded = embed(cond_in)
     projection = layers.Dot(axes=1, name="projection")([h, embedded])
     return keras.Model(
         [image, cond],

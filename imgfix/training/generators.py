@@ -164,6 +164,16 @@ def _pooling(discriminator) -> str:
     return "sum" if any(layer.name == "sum_pool" for layer in discriminator.layers) else "average"
 
 
+D_CONDITIONS = ("learned", "text")
+"""How the critic embeds a concept: a free vector per concept, or the concept's text centroid
+through one shared map (``build_discriminator(condition_table=)``)."""
+
+
+def _d_condition(discriminator) -> str:
+    tables = any(layer.name == "cond_table" for layer in discriminator.layers)
+    return "text" if tables else "learned"
+
+
 def _rate(optimizer) -> float:
     from keras import ops
 
@@ -208,6 +218,7 @@ def build_trainer(
     mismatch_weight: float = 0.5,
     d_warmup: int = 0,
     d_steps: int = 1,
+    condition_table=None,
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
@@ -238,7 +249,9 @@ def build_trainer(
         generator, encoder = build_generator(image_size, z_dim, cond_dim, filters), None
     trainer = ConditionalGAN(
         generator,
-        build_discriminator(image_size, cond_dim, filters, pooling=d_pooling),
+        build_discriminator(
+            image_size, cond_dim, filters, pooling=d_pooling, condition_table=condition_table
+        ),
         encoder,
         # Two time-scale update rule: a spectrally normalised critic learns too slowly at the
         # generator's rate (at equal rates of 2e-4 it still rated generated images above real
@@ -294,10 +307,12 @@ def train_generator(
     mismatch_weight: float = 0.5,
     d_warmup: int = 0,
     d_steps: int | None = None,
+    d_condition: str = "learned",
 ) -> dict:
     """Train (or resume) a conditional ``vae`` or ``cgan`` and export its generator as ``name``.
-    ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight``, ``d_warmup`` and ``d_steps``
-    set up the GAN's critic (``build_discriminator``, ``ConditionalGAN``, ``DelayedStart``).
+    ``d_pooling``, ``r1_gamma``, ``augment``, ``mismatch_weight``, ``d_warmup``, ``d_steps`` and
+    ``d_condition`` set up the GAN's critic (``build_discriminator``, ``ConditionalGAN``,
+    ``DelayedStart``, ``D_CONDITIONS``).
     The first three default to what kept it learning, the rest to the shipped recipe
     (docs/generation.md). ``lr``, ``d_lr`` and ``d_steps`` may change when a run resumes.
     ``checkpoints`` are spread evenly over ``steps``, besides one every ``checkpoint_minutes``.
@@ -318,6 +333,10 @@ def train_generator(
         raise InputError(f"--image-size {image_size}: choose 24, 48 or 96")
     if min(steps, batch_size) < 1:
         raise InputError("--steps and --batch-size must be at least 1")
+    if d_condition not in D_CONDITIONS:
+        raise InputError(f"--d-condition {d_condition}: choose one of {', '.join(D_CONDITIONS)}")
+    if d_condition == "text" and condition != "concept":
+        raise InputError("--d-condition text: needs --condition concept (the concepts' text)")
     if init and (family != "cgan" or not Path(init).is_file()):
         raise InputError(f"--init {init}: must be a VAE checkpoint file, for a GAN")
     logdir, checkpoint = prepare_run(name, logdir, resume)
@@ -347,6 +366,7 @@ def train_generator(
                 kl_weight=kl_weight, warmup_steps=warmup_steps, rec_weight=rec_weight,
                 init=vae, seed=seed, d_pooling=d_pooling, r1_gamma=r1_gamma, augment=augment,
                 mismatch_weight=mismatch_weight, d_warmup=d_warmup, d_steps=d_steps or 1,
+                condition_table=cond.bank if d_condition == "text" else None,
             )  # fmt: skip
         exported = trainer.decoder if family == "vae" else trainer.ema_generator
         z_dim = exported.input_shape[0][-1]
@@ -398,6 +418,7 @@ def train_generator(
                             "mismatch_weight": trainer.mismatch_weight,
                             "d_warmup": _warmup(trainer.g_optimizer),
                             "d_steps": trainer.d_steps,
+                            "d_condition": _d_condition(trainer.discriminator),
                             "augment": trainer.augment,
                         }
                     ),
