@@ -68,7 +68,7 @@ def build_discriminator(
     cond_dim: int = 128,
     filters: int = 32,
     pooling: str = "average",
-    condition_table=None,
+    condition_table: np.ndarray | None = None,
 ) -> keras.Model:
     """``[image in [0, 1], condition] -> score``: spectrally normalised convs and a projection
     head (Miyato & Koyama 2018), ``score = w . h + <h, V c>``, so the condition enters as an

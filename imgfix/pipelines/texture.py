@@ -107,26 +107,28 @@ def match(
         ok = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
         neighbours.append(np.where(ok, index[np.clip(qy, 0, h - 1), np.clip(qx, 0, w - 1)], -1))
 
-    def distance(cy: np.ndarray, cx: np.ndarray, at: np.ndarray | slice = slice(None)):
+    def distance(
+        cy: np.ndarray, cx: np.ndarray, at: np.ndarray | slice = slice(None)
+    ) -> np.ndarray:
         """Feature distances of the hole pixels ``at`` to the candidates (cy, cx)."""
         d = np.take(flat, cy * w + cx, axis=0) - target[at]
         return np.einsum("nc,nc->n", d, d)
 
     bonus = 0.0  # the coherence bonus per agreeing neighbour, set once matches are good
 
-    def cost(cy: np.ndarray, cx: np.ndarray, at: np.ndarray | slice = slice(None)):
+    def cost(cy: np.ndarray, cx: np.ndarray, at: np.ndarray | slice = slice(None)) -> np.ndarray:
         c = distance(cy, cx, at)
         y, x = ty[at], tx[at]
         if scale:
             c += scale * ((cy - y) ** 2 + (cx - x) ** 2)
         if bonus:
             code = (cy - y) * (2 * w + 1) + (cx - x)  # the offset as one integer
+            current = (sy - ty) * (2 * w + 1) + (sx - tx)
             for q in neighbours:
                 q = q[at]
                 c -= bonus * ((q >= 0) & (current[np.maximum(q, 0)] == code))
         return c
 
-    current = (sy - ty) * (2 * w + 1) + (sx - tx)  # each hole pixel's offset as one integer
     best = cost(sy, sx)
 
     def consider(cy: np.ndarray, cx: np.ndarray, ok: np.ndarray) -> None:
@@ -138,7 +140,6 @@ def match(
         better = c < best[at]
         at, cy, cx, c = at[better], cy[better], cx[better], c[better]
         sy[at], sx[at], best[at] = cy, cx, c
-        current[at] = (cy - ty[at]) * (2 * w + 1) + (cx - tx[at])
 
     steps = []
     step = 1

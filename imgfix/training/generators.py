@@ -218,7 +218,7 @@ def build_trainer(
     mismatch_weight: float = 0.5,
     d_warmup: int = 0,
     d_steps: int = 1,
-    condition_table=None,
+    condition_table: np.ndarray | None = None,
 ):
     """The compiled training model a new ``train_generator`` run starts from: a
     ``ConditionalVAE``, or a ``ConditionalGAN`` (a VAE-GAN when ``init`` is a trained
